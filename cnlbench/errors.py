@@ -1,0 +1,39 @@
+"""Exceptions shared by every layer.
+
+Every error names the bad value and says how to fix it. They subclass ``ValueError`` (or
+``FileNotFoundError``) so callers that already catch those keep working.
+"""
+
+from __future__ import annotations
+
+
+class CnlbenchError(ValueError):
+    """Base class: bad input to cnlbench. The message names the value and the fix."""
+
+
+class NoiseSpecError(CnlbenchError):
+    """An infeasible or malformed noise request (level, matrix, labels)."""
+
+
+class SourceError(CnlbenchError):
+    """A dataset source is malformed, hostile or inconsistent."""
+
+
+class MissingDataError(FileNotFoundError):
+    """Data a recipe names is not on disk; the message says what to download and where."""
+
+
+class ManifestError(CnlbenchError):
+    """A manifest or dataset folder is malformed, tampered with, or does not match."""
+
+
+class RecipeError(CnlbenchError):
+    """A recipe YAML is malformed."""
+
+
+class HarnessError(CnlbenchError):
+    """Bad harness input: unknown method/model/config, mismatched results store."""
+
+
+class SubmissionError(CnlbenchError):
+    """A leaderboard submission failed validation; the message names the field."""

@@ -1,0 +1,21 @@
+"""Clean datasets behind one small interface (see :mod:`cnlbench.sources.base`)."""
+
+from cnlbench.sources.base import (
+    BytesImages,
+    ImageAccess,
+    Source,
+    SplitData,
+    make_source,
+    register_source,
+    source_kinds,
+)
+
+__all__ = [
+    "BytesImages",
+    "ImageAccess",
+    "Source",
+    "SplitData",
+    "make_source",
+    "register_source",
+    "source_kinds",
+]

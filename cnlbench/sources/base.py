@@ -1,0 +1,183 @@
+"""The one small interface every clean dataset source implements.
+
+A source knows a dataset's class names and, per split, the example ids, the clean labels and
+how to get each example's image. It never applies noise and never writes manifests.
+
+Splits are named ``train``, ``validation`` (only when the dataset ships one) and ``test``.
+Arrays:
+
+* ``ids``: shape (N,), numpy unicode (``dtype.kind == "U"``), unique within the split, stable
+  across runs and machines (derived from file names or source order, never from RNG).
+* ``labels``: shape (N,), int64, each in ``0 .. K-1`` where ``K = len(class_names)``.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from cnlbench.errors import SourceError
+
+
+class ImageAccess(abc.ABC):
+    """Random access to the encoded images of one split, by position.
+
+    Exactly one of two storage kinds applies:
+
+    * in-memory or archive-backed sources (digits, CIFAR Parquet/pickle) return encoded bytes
+      from :meth:`encoded` and ``None`` from :meth:`relpath`;
+    * file-backed sources (ImageFolder, Mini-ImageNet, Stanford Cars, CNWL web images) return a
+      POSIX path relative to :attr:`root` from :meth:`relpath`; :meth:`encoded` reads the file
+      (through :func:`cnlbench.sources.images.read_image_file`, which refuses paths that escape
+      the root, non-images and decompression bombs).
+    """
+
+    #: Folder file-backed images are resolved against; ``None`` for in-memory sources.
+    root: Path | None = None
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def encoded(self, index: int) -> bytes:
+        """Encoded image file content (PNG/JPEG/...) of example ``index``."""
+
+    def relpath(self, index: int) -> str | None:
+        """POSIX path of example ``index`` relative to :attr:`root`, or ``None`` if in memory."""
+        return None
+
+    def iter_encoded(self, indices: Sequence[int] | None = None) -> Iterator[bytes]:
+        """Encoded bytes for ``indices`` (all, in order, when ``None``)."""
+        for i in range(len(self)) if indices is None else indices:
+            yield self.encoded(int(i))
+
+
+class BytesImages(ImageAccess):
+    """Images held as a list of encoded byte strings (one per example, in split order)."""
+
+    def __init__(self, blobs: Sequence[bytes]):
+        self._blobs = blobs
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def encoded(self, index: int) -> bytes:
+        return bytes(self._blobs[index])
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """One split of a clean dataset: ids (N,) str, labels (N,) int64, and image access."""
+
+    ids: np.ndarray
+    labels: np.ndarray
+    images: ImageAccess
+    #: Optional extra per-example columns (e.g. Stanford Cars bounding boxes), each shape (N,).
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ids, labels = np.asarray(self.ids), np.asarray(self.labels)
+        if ids.ndim != 1 or labels.ndim != 1 or len(ids) != len(labels):
+            raise SourceError(
+                f"ids and labels must be 1-D of equal length, got shapes {ids.shape} and "
+                f"{labels.shape}; fix the source so both have one entry per example"
+            )
+        if len(self.images) != len(ids):
+            raise SourceError(
+                f"{len(self.images)} images for {len(ids)} ids; every example needs exactly one image"
+            )
+        if labels.dtype.kind not in "iu":
+            raise SourceError(f"labels must be integers, got dtype {labels.dtype}")
+        object.__setattr__(self, "ids", ids.astype(str))
+        object.__setattr__(self, "labels", labels.astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Source(abc.ABC):
+    """A clean image-classification dataset.
+
+    Subclasses set :attr:`name`, :attr:`class_names`, :attr:`license`, :attr:`citation` and
+    implement :meth:`split_names` and :meth:`load_split`.
+    """
+
+    name: str = ""
+    class_names: tuple[str, ...] = ()
+    license: str = "unknown"
+    citation: str = ""
+    homepage: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @abc.abstractmethod
+    def split_names(self) -> tuple[str, ...]:
+        """The splits this source ships, e.g. ``("train", "test")``."""
+
+    @abc.abstractmethod
+    def load_split(self, split: str) -> SplitData:
+        """Ids, clean labels and images of ``split``; raises SourceError for unknown splits."""
+
+    def check_split_name(self, split: str) -> None:
+        if split not in self.split_names():
+            raise SourceError(
+                f"source {self.name!r} has no split {split!r}; valid splits: {list(self.split_names())}"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Registry: recipes name a source by ``source: {kind: NAME, ...options}``.
+
+SourceFactory = Callable[..., Source]
+_REGISTRY: dict[str, SourceFactory] = {}
+
+
+def register_source(kind: str) -> Callable[[SourceFactory], SourceFactory]:
+    """Class/function decorator registering a source factory under ``kind``."""
+
+    def deco(factory: SourceFactory) -> SourceFactory:
+        if kind in _REGISTRY and _REGISTRY[kind] is not factory:
+            raise SourceError(f"source kind {kind!r} registered twice")
+        _REGISTRY[kind] = factory
+        return factory
+
+    return deco
+
+
+#: Built-in kinds and the module that registers each; imported lazily on first use so that a
+#: missing optional dependency of one source never breaks the others.
+BUILTIN_SOURCE_MODULES: dict[str, str] = {
+    "digits": "cnlbench.sources.digits",
+    "cifar10": "cnlbench.sources.cifar",
+    "cifar100": "cnlbench.sources.cifar",
+    "imagefolder": "cnlbench.sources.imagefolder",
+    "mini-imagenet": "cnlbench.sources.mini_imagenet",
+    "stanford-cars": "cnlbench.sources.stanford_cars",
+    "hub": "cnlbench.sources.hub",
+    "cnwl": "cnlbench.sources.cnwl",
+}
+
+
+def source_kinds() -> list[str]:
+    """Names of all registered and built-in source kinds, sorted."""
+    return sorted(set(_REGISTRY) | set(BUILTIN_SOURCE_MODULES))
+
+
+def make_source(kind: str, **options) -> Source:
+    """Instantiate the source registered as ``kind`` with recipe ``options``."""
+    if kind not in _REGISTRY and kind in BUILTIN_SOURCE_MODULES:
+        importlib.import_module(BUILTIN_SOURCE_MODULES[kind])
+    try:
+        factory = _REGISTRY[kind]
+    except KeyError:
+        raise SourceError(
+            f"unknown source kind {kind!r}; valid kinds: {source_kinds()}"
+        ) from None
+    return factory(**options)
