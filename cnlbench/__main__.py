@@ -1,0 +1,5 @@
+import sys
+
+from cnlbench.cli import main
+
+sys.exit(main())
