@@ -1,0 +1,204 @@
+"""The one small interface every noisy-label method implements, and the method registry.
+
+The engine (``cnlbench.harness.engine``) owns the data, the networks, the optimiser and the
+loop; a method only says how one training step turns a batch into a loss, plus optional hooks
+at stage and epoch boundaries. One file per method under ``cnlbench/harness/methods/``.
+
+Shapes: ``B`` batch size, ``K`` number of classes, ``E`` extra outputs (``extra_outputs``, e.g.
+1 abstention output for DAC), ``N`` training-set size. Transition matrices are row-stochastic,
+``T[i, j] = P(noisy = j | clean = i)``, shape (K, K).
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from cnlbench.errors import HarnessError
+
+Network = Callable[[torch.Tensor], torch.Tensor]  # (B, C, H, W) float -> (B, K + E) logits
+
+
+@dataclass(frozen=True)
+class MethodSetup:
+    """What a method may know about the run when it is created."""
+
+    num_classes: int  # K
+    num_train: int  # N
+    epochs: int  # epochs per stage
+    steps_per_epoch: int
+    device: torch.device
+    #: Requested transition matrix (K, K) read from the manifest, or None when unknown
+    #: (web noise, human noise). Methods "with the true T" require it.
+    noise_matrix: np.ndarray | None = None
+    #: Requested noise level (fraction) of the config, or None when unknown.
+    noise_level: float | None = None
+    #: Seed for the method's own draws (mixing partners, lambdas, ...); use
+    #: ``torch.Generator(device).manual_seed(setup.seed)``, never global RNG.
+    seed: int = 0
+
+
+@dataclass
+class Batch:
+    """One training batch, already on the device and augmented."""
+
+    x: torch.Tensor  # (B, C, H, W) float, normalised
+    y: torch.Tensor  # (B,) int64 noisy training labels
+    index: torch.Tensor  # (B,) int64 positions in the training set
+    epoch: int  # 0-based epoch within the current stage
+    step: int  # 0-based global step within the current stage
+    total_steps: int  # steps in the current stage
+    stage: int = 0
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the current stage completed before this step, in [0, 1)."""
+        return self.step / max(1, self.total_steps)
+
+
+@dataclass
+class StepOutput:
+    """What :meth:`Method.training_step` returns."""
+
+    loss: torch.Tensor  # scalar, to be minimised
+    #: (B, K + E) logits of network 0 on the (unmixed) batch, for train-accuracy curves; None
+    #: when the method only saw mixed inputs.
+    logits: torch.Tensor | None = None
+    #: (B,) detached per-example noise score (higher = more likely mislabelled), or None.
+    scores: torch.Tensor | None = None
+    #: Scalars to log (detached floats or 0-d tensors).
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainerHooks(Protocol):
+    """What the engine offers methods at stage and epoch boundaries."""
+
+    def predict_train(self, network: int = 0) -> torch.Tensor:
+        """Softmax outputs (N, K + E) of the current network on the un-augmented training set."""
+
+    def train_losses(self, network: int = 0) -> torch.Tensor:
+        """Per-example CE (N,) of the current network on the un-augmented training set."""
+
+    def set_train_mask(self, mask: torch.Tensor | None) -> None:
+        """Train only on examples where ``mask`` (N,) bool is True (None: all)."""
+
+    def reset_networks(self) -> None:
+        """Re-initialise every network and optimiser (deterministically from the run seed)."""
+
+    def snapshot(self) -> Any:
+        """An in-memory copy of the networks' state (to restore later)."""
+
+    def restore(self, snap: Any) -> None:
+        """Restore a :meth:`snapshot`."""
+
+    @property
+    def last_validation(self) -> dict[str, float]:
+        """Metrics of the last epoch on the NOISY validation split: ``acc``, ``loss``."""
+
+
+class Method(abc.ABC):
+    """Base class. Subclasses set ``name`` and implement :meth:`training_step`."""
+
+    name: ClassVar[str] = ""
+    #: Extra network outputs beyond the K classes (DAC: 1, the abstention output).
+    extra_outputs: ClassVar[int] = 0
+    #: Networks trained together (co-teaching: 2).
+    num_networks: ClassVar[int] = 1
+    #: Training stages (T-hat correction and the DAC protocol: 2).
+    num_stages: ClassVar[int] = 1
+    #: Default hyperparameters (the reference code's, see ../shared/notes/methods.md).
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: Methods whose definition includes regularisation the engine must apply (e.g. the CNWL
+    #: paper's WeDecay/Dropout baselines): ``{"weight_decay": 5e-4}``, ``{"dropout": 0.5}``.
+    engine_overrides: ClassVar[dict[str, Any]] = {}
+    #: True when the method needs the manifest's transition matrix.
+    needs_noise_matrix: ClassVar[bool] = False
+
+    def __init__(self, setup: MethodSetup, **params: Any):
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise HarnessError(
+                f"method {self.name!r} got unknown parameter(s) {sorted(unknown)}; "
+                f"valid parameters: {sorted(self.defaults)}"
+            )
+        if self.needs_noise_matrix and setup.noise_matrix is None:
+            raise HarnessError(
+                f"method {self.name!r} needs the true transition matrix, but this config has "
+                "none (web or human noise); use the T-hat variant instead"
+            )
+        self.setup = setup
+        self.params: dict[str, Any] = {**self.defaults, **params}
+
+    # -- hooks (optional) ---------------------------------------------------------------
+    def begin_stage(self, stage: int, hooks: TrainerHooks) -> None:
+        """Called before each stage's first epoch (stage 0 included)."""
+
+    def begin_epoch(self, epoch: int, hooks: TrainerHooks) -> None:
+        """Called before each epoch."""
+
+    def end_epoch(self, epoch: int, hooks: TrainerHooks) -> None:
+        """Called after each epoch (after validation)."""
+
+    # -- the step ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def training_step(self, batch: Batch, nets: Sequence[Network]) -> StepOutput:
+        """Loss of one batch. ``nets[k]`` maps (B, C, H, W) -> (B, K + E) logits."""
+
+    # -- evaluation ----------------------------------------------------------------------
+    def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, K) class probabilities from network outputs (B, K + E); default softmax over K."""
+        return torch.softmax(logits[:, : self.setup.num_classes].float(), dim=1)
+
+    def eval_metrics(self, logits: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """Extra test metrics (e.g. DAC abstention coverage); logits (B, K + E), targets (B,)."""
+        return {}
+
+    def noise_scores(self, hooks: TrainerHooks) -> torch.Tensor | None:
+        """(N,) per-example noise scores over the training set at the end of training, for
+        the noise-detection AUROC; None means the engine uses the final per-example loss."""
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+_METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: register ``cls`` under ``cls.name``."""
+    if not cls.name:
+        raise HarnessError(f"{cls.__qualname__} has no name")
+    if cls.name in _METHODS and _METHODS[cls.name] is not cls:
+        raise HarnessError(f"method name {cls.name!r} registered twice")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def _load_builtin_methods() -> None:
+    import cnlbench.harness.methods as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name != "base" and not info.name.startswith("_"):
+            importlib.import_module(f"{pkg.__name__}.{info.name}")
+
+
+def method_names() -> list[str]:
+    """All registered method names, sorted."""
+    _load_builtin_methods()
+    return sorted(_METHODS)
+
+
+def get_method(name: str) -> type[Method]:
+    """The method class registered as ``name``; the error lists the valid names."""
+    _load_builtin_methods()
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise HarnessError(f"unknown method {name!r}; valid methods: {method_names()}") from None
