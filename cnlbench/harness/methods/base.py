@@ -146,9 +146,35 @@ class Method(abc.ABC):
         """Called after each epoch (after validation)."""
 
     # -- the step ----------------------------------------------------------------------
-    @abc.abstractmethod
+    # Two ways to define a step. Methods with ONE network and ONE forward pass per step should
+    # implement the two-phase form, ``prepare_inputs`` + ``loss_from_logits``: the engine can
+    # then stack many runs into one batched forward (issue 5, ``harness/multirun.py``) while
+    # each run's numbers stay its own. Methods that need several forwards or networks
+    # (co-teaching, ...) override ``training_step`` instead.
+    #: True when the method defines ``loss_from_logits`` (set automatically).
+    two_phase: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.two_phase = cls.loss_from_logits is not Method.loss_from_logits
+
+    def prepare_inputs(self, batch: Batch) -> torch.Tensor:
+        """(B, C, H, W) inputs of the single forward pass; default ``batch.x`` (mixup mixes here
+        and keeps what it needs for the loss on ``self``)."""
+        return batch.x
+
+    def loss_from_logits(self, batch: Batch, logits: torch.Tensor) -> StepOutput:
+        """Loss of one batch from the logits (B, K + E) of ``prepare_inputs(batch)``."""
+        raise NotImplementedError(
+            f"method {self.name!r} defines neither loss_from_logits nor training_step"
+        )
+
     def training_step(self, batch: Batch, nets: Sequence[Network]) -> StepOutput:
-        """Loss of one batch. ``nets[k]`` maps (B, C, H, W) -> (B, K + E) logits."""
+        """Loss of one batch. ``nets[k]`` maps (B, C, H, W) -> (B, K + E) logits.
+
+        Default: the two-phase form (``prepare_inputs``, one forward of ``nets[0]``,
+        ``loss_from_logits``)."""
+        return self.loss_from_logits(batch, nets[0](self.prepare_inputs(batch)))
 
     # -- evaluation ----------------------------------------------------------------------
     def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
