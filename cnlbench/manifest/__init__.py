@@ -9,8 +9,18 @@ from cnlbench.manifest.families import (
     register_family,
 )
 from cnlbench.manifest.recipe import ConfigEntry, Recipe, config_name, load_recipe
+from cnlbench.manifest.build import BuildReport, ConfigSummary, build_from_recipe
+from cnlbench.manifest.reader import BuiltDataset, ManifestSplit, open_dataset
+from cnlbench.manifest.validate import validate_dataset
 
 __all__ = [
+    "BuildReport",
+    "BuiltDataset",
+    "ConfigSummary",
+    "ManifestSplit",
+    "build_from_recipe",
+    "open_dataset",
+    "validate_dataset",
     "ConfigEntry",
     "ConfigPlan",
     "FamilyContext",

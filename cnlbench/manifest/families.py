@@ -107,6 +107,8 @@ class ConfigPlan:
     splits: dict[str, SplitPlan]
     nested: bool
     spec: dict[str, Any] = field(default_factory=dict)
+    #: (K, K) requested row-stochastic matrix, ``T[i, j] = P(noisy=j | clean=i)``, if any.
+    requested_matrix: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,7 @@ def synthetic_family(ctx: FamilyContext) -> list[ConfigPlan]:
                 images=clean.images,
                 noise=res.to_metadata(),
             )
-        plans.append(ConfigPlan(ctx.config_name(level), ctx.kind, level, splits, ctx.nested, spec))
+        plans.append(ConfigPlan(ctx.config_name(level), ctx.kind, level, splits, ctx.nested, spec, fam(level)))
     return plans
 
 

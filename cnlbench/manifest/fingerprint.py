@@ -78,3 +78,23 @@ def combine(parts: Mapping[str, str]) -> str:
     """sha256 over ``name:digest`` lines in sorted name order (e.g. a config's splits)."""
     text = "".join(f"{k}:{parts[k]}\n" for k in sorted(parts))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def split_fingerprint(
+    ids, image, label: np.ndarray, clean_label: np.ndarray, is_noisy: np.ndarray, noise_source
+) -> str:
+    """sha256 of one manifest split's content columns, in contract order.
+
+    ``image`` is the image bytes per row (embedded builds) or the ``image_path`` strings
+    (reference builds); the ``path`` field of an embedded image is not hashed.
+    """
+    return hash_columns(
+        {
+            "id": [str(v) for v in ids],
+            "image": list(image),
+            "label": np.asarray(label, np.int64),
+            "clean_label": np.asarray(clean_label, np.int64),
+            "is_noisy": np.asarray(is_noisy, bool),
+            "noise_source": [str(v) for v in noise_source],
+        }
+    )

@@ -1,0 +1,385 @@
+"""Build a dataset folder from a recipe: clean source -> noise families -> Parquet + card.
+
+:func:`build_from_recipe` is the whole pipeline behind ``cnlbench build``. Output layout and
+columns follow ``docs/architecture.md`` ("Layer 3"); the folder is written atomically and the
+same recipe and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from cnlbench import __version__
+from cnlbench.errors import ManifestError, RecipeError
+from cnlbench.manifest.atomic import BUILD_RECORD, atomic_directory
+from cnlbench.manifest.families import NOISY_SPLITS, ConfigPlan, FamilyContext, SplitPlan, plan_configs
+from cnlbench.manifest.fingerprint import combine, source_fingerprint, split_fingerprint
+from cnlbench.manifest.images import IndexedImages
+from cnlbench.manifest.recipe import Recipe, load_recipe
+from cnlbench.manifest.schema import ORIENTATION, image_column
+from cnlbench.manifest.writer import split_table, write_table
+from cnlbench.sources.base import ImageAccess, Source, SplitData, make_source
+
+BUILD_FORMAT = 1
+CLEAN_CONFIG = "clean"
+_CONFIG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_RESERVED = {CLEAN_CONFIG, "images"}
+
+
+def split_file(config: str, split: str) -> str:
+    """POSIX path of a split's Parquet file inside the dataset folder."""
+    return f"{config}/{split}-00000-of-00001.parquet"
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """What was built for one config: sizes, requested level and realised rates per split."""
+
+    name: str
+    kind: str
+    level: float | None
+    nested: bool
+    rows: dict[str, int]
+    realised_rate: dict[str, float]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """The result of :func:`build_from_recipe`."""
+
+    out: Path
+    name: str
+    seed: int
+    source_fingerprint: str
+    default_config: str
+    configs: tuple[ConfigSummary, ...] = field(default_factory=tuple)
+
+    def table(self) -> str:
+        """A plain-text summary table (one row per config)."""
+        head = ("config", "train", "validation", "test", "requested", "realised train", "realised val", "nested")
+        rows = [head]
+        for c in self.configs:
+            level = "-" if c.level is None else f"{c.level:.2f}"
+            rows.append(
+                (
+                    c.name + (" (default)" if c.name == self.default_config else ""),
+                    str(c.rows["train"]), str(c.rows["validation"]), str(c.rows["test"]), level,
+                    f"{c.realised_rate['train']:.4f}", f"{c.realised_rate['validation']:.4f}",
+                    "yes" if c.nested else "no",
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Clean splits
+
+
+def carve_validation(train: SplitData, fraction: float) -> tuple[SplitData, SplitData]:
+    """Split ``train`` into (train, validation), stratified, by a fixed rule (no RNG).
+
+    Per class ``c`` with ``n_c`` examples, ``round(fraction * n_c)`` examples go to validation
+    (at least one when ``n_c >= 2``, never all): those whose ``sha256(id)`` sort first. Row
+    order within each output keeps the source order. Same ids -> same split on any machine.
+    """
+    keys = np.array([hashlib.sha256(str(i).encode()).hexdigest() for i in train.ids])
+    is_val = np.zeros(len(train), dtype=bool)
+    for c in np.unique(train.labels):
+        where = np.flatnonzero(train.labels == c)
+        n = len(where)
+        k = int(np.floor(fraction * n + 0.5))
+        k = min(max(k, 1 if n >= 2 else 0), n - 1)
+        if k > 0:
+            is_val[where[np.argsort(keys[where], kind="stable")[:k]]] = True
+
+    def take(mask: np.ndarray) -> SplitData:
+        idx = np.flatnonzero(mask)
+        extras = {k: np.asarray(v)[idx] for k, v in train.extras.items()}
+        return SplitData(train.ids[idx], train.labels[idx], IndexedImages(train.images, idx), extras)
+
+    return take(~is_val), take(is_val)
+
+
+def clean_splits(source: Source, recipe: Recipe) -> dict[str, SplitData]:
+    """The clean ``train``, ``validation`` and ``test`` splits the recipe asks for."""
+    names = source.split_names()
+    for need in ("train", "test"):
+        if need not in names:
+            raise RecipeError(f"recipe `source: {{kind: {recipe.source_kind}}}` has no {need!r} split (it has {list(names)}); pick a source with train and test splits")
+    train = source.load_split("train")
+    if recipe.validation_from is not None:
+        train, validation = carve_validation(train, recipe.validation_fraction)
+    elif "validation" in names:
+        validation = source.load_split("validation")
+    else:
+        raise RecipeError(
+            f"recipe key `splits.validation`: source {recipe.source_kind!r} ships no validation split; "
+            "add `splits: {validation: {from: train, fraction: 0.1}}`"
+        )
+    out = {"train": train, "validation": validation, "test": source.load_split("test")}
+    for split, data in out.items():
+        if len(data) == 0:
+            raise RecipeError(f"clean split {split!r} is empty; use a larger source or a different validation fraction")
+        k = len(source.class_names)
+        if data.labels.min() < 0 or data.labels.max() >= k:
+            raise ManifestError(f"source {source.name!r} split {split!r} has labels outside 0..{k - 1}; fix the source")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _jsonable(value: Any) -> Any:
+    """Recipe values as JSON: mapping keys become strings, tuples lists, numpy scalars Python."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise RecipeError(f"recipe value {value!r} ({type(value).__name__}) cannot be recorded as JSON; quote it as a string")
+
+
+def _image_ext(blob: bytes) -> str:
+    if blob.startswith(b"\x89PNG"):
+        return "png"
+    if blob.startswith(b"\xff\xd8"):
+        return "jpg"
+    if blob[:4] in (b"RIFF",) and blob[8:12] == b"WEBP":
+        return "webp"
+    return "bin"
+
+
+def realised(label: np.ndarray, clean_label: np.ndarray, is_noisy: np.ndarray, k: int) -> dict[str, Any]:
+    """Realised rate and (K, K) counts/matrix over rows with a known clean label."""
+    known = clean_label >= 0
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (clean_label[known], label[known]), 1)
+    sums = counts.sum(axis=1, keepdims=True)
+    matrix = np.divide(counts, sums, out=np.zeros((k, k)), where=sums > 0)
+    return {
+        "realised_rate": float(is_noisy.mean()) if len(is_noisy) else 0.0,
+        "num_noisy": int(is_noisy.sum()),
+        "realised_counts": counts.tolist(),
+        "realised_matrix": matrix.tolist(),
+    }
+
+
+class _ImageStore:
+    """Image column values for a build, caching encoded bytes per image access object."""
+
+    def __init__(self, mode: str, folder: Path):
+        self.mode, self.folder = mode, folder
+        self._cache: dict[int, tuple[ImageAccess, list[bytes]]] = {}
+        self._written: dict[str, str] = {}  # reference mode: relpath -> sha256
+        self.external_root = False
+
+    def _blobs(self, access: ImageAccess) -> list[bytes]:
+        key = id(access)
+        if key not in self._cache:
+            self._cache[key] = (access, list(access.iter_encoded()))  # keep access alive
+        return self._cache[key][1]
+
+    def column(self, ids: np.ndarray, access: ImageAccess) -> tuple[list, list]:
+        """(column values for Parquet, per-row value hashed by the fingerprint)."""
+        if self.mode == "embed":
+            blobs = self._blobs(access)
+            return [{"bytes": b, "path": f"{i}.{_image_ext(b)}"} for i, b in zip(ids, blobs)], blobs
+        paths = []
+        for row, ident in enumerate(ids):
+            rel = access.relpath(row)
+            if rel is not None:
+                self.external_root = True
+                paths.append(rel)
+                continue
+            blob = self._blobs(access)[row]
+            rel = f"images/{ident}.{_image_ext(blob)}"
+            digest = hashlib.sha256(blob).hexdigest()
+            if self._written.setdefault(rel, digest) != digest:
+                raise ManifestError(f"two different images share id {ident!r}; a source must give each image its own id")
+            target = self.folder / rel
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(blob)
+            paths.append(rel)
+        if self.external_root and self._written:
+            raise ManifestError("reference build mixes file-backed and in-memory images; use `images: embed` for this recipe")
+        return paths, paths
+
+
+def _write_split(
+    folder: Path, rel: str, plan: SplitPlan, store: _ImageStore, class_names, recipe: Recipe, meta: dict
+) -> dict[str, Any]:
+    image_values, hashed = store.column(plan.ids, plan.images)
+    k = len(class_names)
+    if plan.label.min(initial=0) < 0 or plan.label.max(initial=0) >= k:
+        raise ManifestError(f"{meta['config']}/{meta['split']}: labels outside 0..{k - 1}; the noise family produced an invalid label")
+    stats = realised(plan.label, plan.clean_label, plan.is_noisy, k)
+    fp = split_fingerprint(plan.ids, hashed, plan.label, plan.clean_label, plan.is_noisy, plan.noise_source)
+    meta = {**meta, **stats, "fingerprint": fp, "num_rows": len(plan)}
+    columns = {
+        "id": plan.ids,
+        image_column(recipe.images): image_values,
+        "label": plan.label,
+        "clean_label": plan.clean_label,
+        "is_noisy": plan.is_noisy,
+        "noise_source": plan.noise_source,
+    }
+    write_table(split_table(columns, class_names, recipe.images, meta), folder / rel)
+    return {"file": rel, "rows": len(plan), "realised_rate": stats["realised_rate"], "num_noisy": stats["num_noisy"], "fingerprint": fp}
+
+
+def _plans(recipe: Recipe, clean: dict[str, SplitData], class_names, seed: int) -> list[ConfigPlan]:
+    plans: list[ConfigPlan] = []
+    seen: set[str] = set()
+    noisy = {s: clean[s] for s in NOISY_SPLITS}
+    for entry in recipe.configs:
+        ctx = FamilyContext(entry=entry, class_names=tuple(class_names), splits=noisy, seed=seed, recipe_dir=recipe.base_dir)
+        for plan in plan_configs(ctx):
+            if not _CONFIG_RE.match(plan.name) or plan.name in _RESERVED:
+                raise RecipeError(f"config name {plan.name!r} (kind {entry.kind!r}) is invalid or reserved; use lowercase letters, digits, '-', '.', '_' and not {sorted(_RESERVED)}")
+            if plan.name in seen:
+                raise RecipeError(f"config name {plan.name!r} is produced twice; give the config entries distinct kinds")
+            seen.add(plan.name)
+            plans.append(plan)
+    return plans
+
+
+def _default_config(plans: list[ConfigPlan]) -> str:
+    first_kind = plans[0].kind
+    for p in plans:
+        if p.kind == first_kind and p.level == 0.0:
+            return p.name
+    return plans[0].name
+
+
+def build_from_recipe(
+    recipe: str | Path | Mapping[str, Any] | Recipe, out: str | Path, *, seed: int | None = None, progress: bool = False
+) -> BuildReport:
+    """Build the dataset folder ``out`` from ``recipe``.
+
+    Args:
+        recipe: a recipe YAML path, a parsed mapping or a :class:`Recipe`.
+        out: output folder; replaced atomically (a non-build folder is never replaced).
+        seed: overrides the recipe's ``seed``.
+        progress: show a tqdm progress bar on stderr.
+
+    Returns:
+        A :class:`BuildReport` with per-config sizes, requested levels and realised rates.
+    """
+    from cnlbench.manifest.card import render_card
+
+    rec = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise RecipeError(f"seed {seed!r} is not a non-negative integer; pass e.g. --seed 0")
+    seed = rec.seed if seed is None else int(seed)
+    source = make_source(rec.source_kind, **rec.resolved_source_options())
+    class_names = list(source.class_names)
+    clean = clean_splits(source, rec)
+    src_fp = source_fingerprint({s: (d.ids, d.labels) for s, d in clean.items()})
+    plans = _plans(rec, clean, class_names, seed)
+    default = _default_config(plans)
+    raw = _jsonable(rec.raw)
+    base_meta = {
+        "cnlbench_version": __version__,
+        "dataset": rec.name,
+        "recipe": raw,
+        "seed": seed,
+        "class_names": class_names,
+        "images": rec.images,
+        "orientation": ORIENTATION,
+        "source_fingerprint": src_fp,
+    }
+    out = Path(out)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=1 + 2 * len(plans), desc=f"build {rec.name}", unit="split", disable=not progress)
+    record_configs: dict[str, Any] = {}
+    summaries = []
+    try:
+        with atomic_directory(out) as tmp:
+            store = _ImageStore(rec.images, tmp)
+            test = clean["test"]
+            test_plan = SplitPlan(test.ids, test.labels, test.labels, np.zeros(len(test), bool), np.full(len(test), "none"), test.images)
+            test_meta = {**base_meta, "config": CLEAN_CONFIG, "split": "test", "noise_kind": "none", "requested_level": 0.0, "nested": False, "noise": {}, "noise_spec": {}, "requested_matrix": None}
+            test_rec = _write_split(tmp, split_file(CLEAN_CONFIG, "test"), test_plan, store, class_names, rec, test_meta)
+            bar.update(1)
+            for plan in plans:
+                splits_rec = {}
+                for split in NOISY_SPLITS:
+                    meta = {
+                        **base_meta,
+                        "config": plan.name,
+                        "split": split,
+                        "noise_kind": plan.kind,
+                        "noise_spec": _jsonable(plan.spec),
+                        "noise": _jsonable(plan.splits[split].noise),
+                        "requested_level": plan.level,
+                        "requested_matrix": None if plan.requested_matrix is None else np.asarray(plan.requested_matrix, np.float64).tolist(),
+                        "nested": plan.nested,
+                    }
+                    splits_rec[split] = _write_split(tmp, split_file(plan.name, split), plan.splits[split], store, class_names, rec, meta)
+                    bar.update(1)
+                splits_rec["test"] = test_rec
+                fp = combine({s: splits_rec[s]["fingerprint"] for s in ("train", "validation", "test")})
+                record_configs[plan.name] = {
+                    "kind": plan.kind,
+                    "level": plan.level,
+                    "nested": plan.nested,
+                    "default": plan.name == default,
+                    "noise_spec": _jsonable(plan.spec),
+                    "requested_matrix": None if plan.requested_matrix is None else np.asarray(plan.requested_matrix, np.float64).tolist(),
+                    "splits": splits_rec,
+                    "fingerprint": fp,
+                }
+                summaries.append(
+                    ConfigSummary(
+                        plan.name, plan.kind, plan.level, plan.nested,
+                        {s: splits_rec[s]["rows"] for s in ("train", "validation", "test")},
+                        {s: splits_rec[s]["realised_rate"] for s in NOISY_SPLITS},
+                        fp,
+                    )
+                )
+            record = {
+                "build_format": BUILD_FORMAT,
+                "cnlbench_version": __version__,
+                "name": rec.name,
+                "seed": seed,
+                "recipe": raw,
+                "images": rec.images,
+                "image_root": "external" if store.external_root else "dataset",
+                "class_names": class_names,
+                "orientation": ORIENTATION,
+                "default_config": default,
+                "source": {
+                    "kind": rec.source_kind,
+                    "name": source.name,
+                    "license": source.license,
+                    "fingerprint": src_fp,
+                    "rows": {s: len(d) for s, d in clean.items()},
+                },
+                "clean": {"test": test_rec},
+                "configs": record_configs,
+            }
+            text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False) + "\n"
+            (tmp / BUILD_RECORD).write_text(text, encoding="utf-8")
+            (tmp / "README.md").write_text(render_card(record, rec, source), encoding="utf-8")
+    finally:
+        bar.close()
+    return BuildReport(out=out, name=rec.name, seed=seed, source_fingerprint=src_fp, default_config=default, configs=tuple(summaries))

@@ -1,0 +1,152 @@
+"""The dataset card (``README.md``): YAML front matter ``datasets`` reads, and prose a person reads.
+
+The YAML is produced by the ``datasets``/``huggingface_hub`` serialisers (``MetadataConfigs``,
+``DatasetInfosDict``, ``DatasetCardData``) from the one schema definition, so ``configs:`` and
+``dataset_info:`` are exactly what ``load_dataset`` expects.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from datasets.info import DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCardData
+
+from cnlbench.manifest.recipe import Recipe
+from cnlbench.manifest.schema import ORIENTATION, dataset_info
+from cnlbench.sources.base import Source
+
+CNLBENCH_CITATION = """@software{cnlbench,
+  title = {cnlbench: controlled label-noise benchmarks},
+  version = {%s},
+  note = {https://github.com/cnlbench/cnlbench}
+}"""
+
+
+def _data_files(record: Mapping[str, Any], name: str) -> list[dict[str, str]]:
+    cfg = record["configs"][name]
+    return [{"split": s, "path": cfg["splits"][s]["file"]} for s in ("train", "validation", "test")]
+
+
+def card_yaml(record: Mapping[str, Any], recipe: Recipe) -> str:
+    """The YAML front matter (without ``---`` fences)."""
+    names = list(record["configs"])
+    configs = MetadataConfigs(
+        {
+            n: {"data_files": _data_files(record, n), **({"default": True} if record["configs"][n]["default"] else {})}
+            for n in names
+        }
+    )
+    infos = DatasetInfosDict(
+        {
+            n: dataset_info(record["class_names"], record["images"], {s: v["rows"] for s, v in record["configs"][n]["splits"].items()})
+            for n in names
+        }
+    )
+    data = DatasetCardData(
+        license=recipe.license.lower() if recipe.license != "unknown" else "other",
+        pretty_name=recipe.pretty_name,
+        task_categories=["image-classification"],
+        tags=["label-noise", "noisy-labels", "cnlbench"],
+        size_categories=[_size_category(record["source"]["rows"])],
+    )
+    configs.to_dataset_card_data(data)
+    infos.to_dataset_card_data(data)
+    return data.to_yaml()
+
+
+def _size_category(rows: Mapping[str, int]) -> str:
+    n = sum(rows.values())
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return label
+    return "1M<n<10M"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> str:
+    """The full ``README.md`` text for a build record (see ``build.build_from_recipe``)."""
+    configs = record["configs"]
+    default = record["default_config"]
+    rows = record["source"]["rows"]
+    lines = ["---", card_yaml(record, recipe), "---", "", f"# {recipe.pretty_name}", ""]
+    if recipe.description:
+        lines += [recipe.description.strip(), ""]
+    lines += [
+        f"Built by cnlbench {record['cnlbench_version']} from the clean source `{record['source']['kind']}` "
+        f"({source.name}; {len(record['class_names'])} classes: {', '.join(record['class_names'])}).",
+        f"Clean splits: train {rows['train']}, validation {rows['validation']}, test {rows['test']} examples. "
+        "Every config has its own noisy `train` and noisy `validation` split (noise applied the same way as "
+        "to train, so model selection sees noisy labels as it would in practice) and shares one clean `test` "
+        "split (`clean/`).",
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("path/to/this/folder", "{default}")   # or any config below',
+        "```",
+        "",
+        f"`load_dataset(folder)` without a config gives the default config `{default}`. Columns: `id`, "
+        + ("`image` (embedded PNG bytes)" if record["images"] == "embed" else "`image_path` (POSIX path under the image root)")
+        + ", `label` (the label to train on), `clean_label` (true label, -1 where unknown), `is_noisy`, "
+        "`noise_source` (`none`, `synthetic`, `web`, `human`, `structured`). With cnlbench: "
+        "`cnlbench.manifest.open_dataset(folder)`.",
+        "",
+        "## Noise",
+        "",
+        f"Transition matrices are row-stochastic: `{ORIENTATION}`. Seed: `{record['seed']}`. "
+        "Per-config generators derive from `SeedSequence(entropy=seed, spawn_key=(stable_hash(kind), stable_hash(split)))`, "
+        "so adding a config never changes another's labels.",
+        "",
+    ]
+    kinds: dict[str, dict] = {}
+    for cfg in configs.values():
+        kinds.setdefault(cfg["kind"], cfg)
+    for kind, cfg in kinds.items():
+        entry = next((e for e in recipe.configs if e.kind == kind), None)
+        spec = ", ".join(f"{k}={v}" for k, v in sorted(cfg["noise_spec"].items()) if k != "base_matrix")
+        mode = entry.mode if entry else "exact"
+        lines.append(
+            f"- `{kind}-*`: {spec or cfg['noise_spec']}; {'nested' if cfg['nested'] else 'independent'} across levels "
+            f"(nested: the noisy set at a level is a subset of that at every higher level); sampling `{mode}` "
+            "(exact: realised counts match the matrix by largest-remainder rounding)."
+        )
+    lines += [
+        "",
+        "### Requested and realised noise rates",
+        "",
+        "| config | train | validation | requested | realised (train) | realised (validation) | nested |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, cfg in configs.items():
+        sp = cfg["splits"]
+        lines.append(
+            f"| `{name}`{' (default)' if name == default else ''} | {sp['train']['rows']} | {sp['validation']['rows']} | "
+            f"{_pct(cfg['level'])} | {_pct(sp['train']['realised_rate'])} | {_pct(sp['validation']['realised_rate'])} | "
+            f"{'yes' if cfg['nested'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "Exact per-split realised matrices, the requested matrices and the full recipe are in each Parquet "
+        "file's `cnlbench` metadata and in `cnlbench-build.json`, with content fingerprints "
+        f"(source fingerprint `{record['source']['fingerprint']}`).",
+        "",
+        "## Licence",
+        "",
+        f"This dataset: `{recipe.license}`. Clean source `{source.name}`: `{source.license}`"
+        + (f" ({source.homepage})." if source.homepage else "."),
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+    ]
+    for cite in (source.citation, recipe.citation, CNLBENCH_CITATION % record["cnlbench_version"]):
+        if cite and cite.strip():
+            lines += [cite.strip(), ""]
+    lines[-1:] = ["```", ""]
+    return "\n".join(lines)
