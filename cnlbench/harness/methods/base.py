@@ -176,6 +176,13 @@ class Method(abc.ABC):
         ``loss_from_logits``)."""
         return self.loss_from_logits(batch, nets[0](self.prepare_inputs(batch)))
 
+    # -- parameters the method owns -------------------------------------------------------
+    def extra_parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable tensors owned by the method, not by a network (e.g. the S-model's
+        noise-adaptation matrix W). The engine adds them to the optimiser of network 0 (and
+        to the optimiser it re-creates on ``reset_networks``); default: none."""
+        return []
+
     # -- evaluation ----------------------------------------------------------------------
     def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """(B, K) class probabilities from network outputs (B, K + E); default softmax over K."""
