@@ -1,0 +1,145 @@
+"""Read a results store (the harness's output) into plain row dicts, tolerantly.
+
+The row schema is fixed in docs/architecture.md, "Layer 4". This reader accepts:
+
+- a results-store folder: every ``*.parquet`` under it (part files, any depth), read one by
+  one so part files written by different versions (extra or missing columns) still combine;
+- a single ``.parquet`` file, or a ``.csv`` file with a header row.
+
+Missing columns and missing cells never crash: numeric fields become NaN, integers ``None``,
+strings ``""``. ``noise_kind`` and ``level`` are derived from a ``<kind>-<pp>`` config name when
+absent. A run seen twice (same ``run_id``) is kept once (the last ``ok`` copy wins).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from cnlbench.errors import CnlbenchError
+
+__all__ = ["FLOAT_COLUMNS", "INT_COLUMNS", "STRING_COLUMNS", "parse_config", "normalise_row", "read_results"]
+
+STRING_COLUMNS = (
+    "run_id", "dataset", "config", "noise_kind", "method", "model", "method_params", "curves",
+    "device", "cnlbench_version", "manifest_fingerprint", "status", "error",
+)
+FLOAT_COLUMNS = (
+    "level", "test_acc_final", "test_acc_best_val", "val_acc_best", "ece", "overconfidence",
+    "auroc_noise", "abstain_coverage", "abstain_acc", "wall_time_s",
+)
+INT_COLUMNS = ("seed", "epochs", "best_epoch", "ece_bins", "n_test")
+
+_CONFIG_RE = re.compile(r"^(?P<kind>.+)-(?P<pp>\d{2,3})$")
+
+
+def parse_config(config: str) -> tuple[str, float]:
+    """``"sym-40" -> ("sym", 0.40)``; a named label set (``"cifar10n-aggre"``) -> ``(name, nan)``."""
+    m = _CONFIG_RE.match(config or "")
+    if not m:
+        return (config or "", math.nan)
+    return m.group("kind"), int(m.group("pp")) / 100.0
+
+
+def _float(v: Any) -> float:
+    if v is None or v == "":
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _int(v: Any) -> int | None:
+    f = _float(v)
+    return None if not math.isfinite(f) else int(f)
+
+
+def _str(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v)
+
+
+def normalise_row(raw: dict[str, Any]) -> dict[str, Any]:
+    """One results row with every schema column present and typed (extra keys are kept)."""
+    row: dict[str, Any] = dict(raw)
+    for c in STRING_COLUMNS:
+        row[c] = _str(raw.get(c))
+    for c in FLOAT_COLUMNS:
+        row[c] = _float(raw.get(c))
+    for c in INT_COLUMNS:
+        row[c] = _int(raw.get(c))
+    kind, level = parse_config(row["config"])
+    if not row["noise_kind"]:
+        row["noise_kind"] = kind
+    if not math.isfinite(row["level"]):
+        row["level"] = level
+    row["status"] = (row["status"] or "ok").lower()
+    return row
+
+
+def _read_table(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    try:
+        if path.suffix.lower() == ".csv":
+            table = pacsv.read_csv(path)
+        else:
+            table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise CnlbenchError(
+            f"cannot read results file {path}: {exc}; pass a results-store folder of Parquet "
+            "part files, a .parquet file or a .csv file with a header row"
+        ) from exc
+    return table.to_pylist()
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.parquet") if p.is_file() and ".tmp" not in p.name)
+    if path.is_file():
+        if path.suffix.lower() not in (".parquet", ".csv"):
+            raise CnlbenchError(
+                f"results file {path} has suffix {path.suffix!r}; pass a results-store folder, "
+                "a .parquet file or a .csv file"
+            )
+        return [path]
+    raise FileNotFoundError(
+        f"results path {path} does not exist; pass the folder `cnlbench eval` wrote its results to"
+    )
+
+
+def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        rid = row["run_id"]
+        if not rid:
+            out.append(row)
+            continue
+        if rid in seen:
+            if row["status"] == "ok" or out[seen[rid]]["status"] != "ok":
+                out[seen[rid]] = row
+            continue
+        seen[rid] = len(out)
+        out.append(row)
+    return out
+
+
+def read_results(paths: Sequence[str | Path] | str | Path) -> list[dict[str, Any]]:
+    """All result rows under ``paths`` (folders, .parquet or .csv files), normalised.
+
+    Returns a list of dicts with every column of the Layer-4 schema (see module docstring).
+    An empty folder gives an empty list.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        for f in _files(Path(p)):
+            rows.extend(normalise_row(r) for r in _read_table(f))
+    return _dedupe(rows)

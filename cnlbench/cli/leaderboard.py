@@ -1,0 +1,76 @@
+"""``cnlbench leaderboard``: render results (and accepted submissions) as a leaderboard folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from cnlbench.errors import CnlbenchError
+
+NAME = "leaderboard"
+HELP = "render results stores as a leaderboard: Markdown, offline HTML, plots, with 95% CIs"
+DESCRIPTION = """\
+Render one or more results stores (folders `cnlbench eval` wrote, or .parquet/.csv files)
+plus the accepted submissions in OUT/submissions/ into OUT/:
+
+  README.md          per dataset and noise kind, one row per method: mean +- 95% t interval
+                     over seeds per level, mean over levels (CNWL style), IQM and mean with
+                     stratified-bootstrap intervals, P(improvement over CE), paired difference
+  index.html         the same tables, offline (no network), sortable by clicking a header
+  leaderboard.json   every number, machine-readable
+  plots/*.png        metric vs level with 95% bands, synthetic beside web noise,
+                     noise-detection AUROC vs level, memorisation curves
+
+Failed runs are excluded from the statistics and counted in a footnote.
+
+example:
+  cnlbench leaderboard --results runs/ --out leaderboard/
+"""
+
+
+def _n_test(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name or not value.isdigit() or int(value) <= 0:
+            raise CnlbenchError(f"--n-test {item!r} must look like DATASET=SIZE, e.g. cifar10=10000")
+        out[name] = int(value)
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnlbench.board.table import METRICS
+
+    parser.add_argument("--results", nargs="*", default=[], metavar="PATH",
+                        help="results-store folder(s) or .parquet/.csv files (default: none, submissions only)")
+    parser.add_argument("--out", default="leaderboard", help="output folder (default: leaderboard)")
+    parser.add_argument("--metric", default="test_acc_best_val", choices=sorted(METRICS),
+                        help="metric to rank on (default: test_acc_best_val, model chosen on noisy validation)")
+    parser.add_argument("--submissions", default=None, metavar="DIR",
+                        help="accepted submissions folder (default: OUT/submissions)")
+    parser.add_argument("--baseline", default="ce", help="method P(improvement) and paired differences compare to")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap (default: 0)")
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default: 2000)")
+    parser.add_argument("--n-test", action="append", default=[], metavar="DATASET=SIZE",
+                        help="test-set size for the binomial half-width footnote (repeatable)")
+    parser.add_argument("--curve-methods", nargs="*", default=None, metavar="METHOD",
+                        help="methods in the memorisation figure (default: all with curves)")
+    parser.add_argument("--curve-level", type=float, default=None, metavar="FRACTION",
+                        help="noise level of the memorisation figure, e.g. 0.4 (default: nearest 0.4)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnlbench.board.leaderboard import write_leaderboard
+
+    res = write_leaderboard(
+        args.results, args.out, metric=args.metric, submissions_dir=args.submissions, baseline=args.baseline,
+        seed=args.seed, reps=args.reps, n_test=_n_test(args.n_test), curve_methods=args.curve_methods,
+        curve_level=args.curve_level, plots=not args.no_plots,
+    )
+    n_failed = sum(t.n_failed for t in res.tables)
+    print(f"{len(res.tables)} table(s) from {res.n_rows} result row(s); {n_failed} failed run(s) excluded")
+    for s in res.skipped_submissions:
+        print(f"skipped invalid submission {s}")
+    for f in res.files:
+        print(f"wrote {f}")
+    return 0
