@@ -7,22 +7,22 @@ from typing import Sequence
 
 import torch
 
-from cnlbench.harness.methods.base import Batch, Method, Network, StepOutput
+from cnlbench.harness.methods.base import Batch, Method, StepOutput
 
 
 class SingleNetworkLoss(Method):
     """A method that is one loss on one network's logits of the un-mixed batch.
 
-    Subclasses implement :meth:`loss`; ``training_step`` runs ``nets[0]`` and reports its logits
-    for the train-accuracy curves.
+    Subclasses implement :meth:`loss`; the two-phase step (one forward of ``nets[0]`` on
+    ``batch.x``, then :meth:`loss_from_logits`) reports the logits for the train-accuracy
+    curves, so the engine may stack these methods across runs.
     """
 
     @abc.abstractmethod
     def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Scalar loss of the batch; ``logits`` (B, K + E), ``y`` (B,) int64 noisy labels."""
 
-    def training_step(self, batch: Batch, nets: Sequence[Network]) -> StepOutput:
-        logits = nets[0](batch.x)
+    def loss_from_logits(self, batch: Batch, logits: torch.Tensor) -> StepOutput:
         return StepOutput(loss=self.loss(logits, batch.y, batch), logits=logits.detach())
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 
@@ -16,7 +16,6 @@ from cnlbench.harness.methods.base import (
     Batch,
     Method,
     MethodSetup,
-    Network,
     StepOutput,
     TrainerHooks,
     register_method,
@@ -116,8 +115,7 @@ class DeepAbstainingClassifier(Method):
         loss = ((1.0 - p_a) * h_c - alpha * torch.log(1.0 - p_a)).mean()
         return loss, {"dac_alpha": alpha, "abstain_rate": (logits.argmax(1) == k).float().mean()}
 
-    def training_step(self, batch: Batch, nets: Sequence[Network]) -> StepOutput:
-        logits = nets[0](batch.x)
+    def loss_from_logits(self, batch: Batch, logits: torch.Tensor) -> StepOutput:
         loss, stats = self.dac_loss(logits, batch.y, batch.epoch)
         return StepOutput(loss=loss, logits=logits.detach(), stats=stats)
 
@@ -185,10 +183,9 @@ class DACProtocol(DeepAbstainingClassifier):
         hooks.set_train_mask(keep)
         hooks.reset_networks()
 
-    def training_step(self, batch: Batch, nets: Sequence[Network]) -> StepOutput:
+    def loss_from_logits(self, batch: Batch, logits: torch.Tensor) -> StepOutput:
         if self.stage == 0:
-            return super().training_step(batch, nets)
-        logits = nets[0](batch.x)
+            return super().loss_from_logits(batch, logits)
         loss = cross_entropy(logits[:, : self.setup.num_classes], batch.y).mean()
         return StepOutput(loss=loss, logits=logits.detach())
 

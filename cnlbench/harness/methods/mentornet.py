@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 
@@ -13,7 +13,6 @@ from cnlbench.harness.methods.base import (
     Batch,
     Method,
     MethodSetup,
-    Network,
     StepOutput,
     TrainerHooks,
     register_method,
@@ -66,8 +65,7 @@ class MentorNet(Method):
     def begin_epoch(self, epoch: int, hooks: TrainerHooks) -> None:
         self.kept.reset()
 
-    def training_step(self, batch: Batch, nets: Sequence[Network]) -> StepOutput:
-        logits = nets[0](batch.x)
+    def loss_from_logits(self, batch: Batch, logits: torch.Tensor) -> StepOutput:
         ce = cross_entropy(logits[:, : self.setup.num_classes], batch.y)
         v = self.mentor.weights(ce)
         if batch.progress < float(self.params["burn_in"]):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness.losses import mixup_cross_entropy
-from cnlbench.harness.methods.base import Batch, Method, MethodSetup, Network, StepOutput, register_method
+from cnlbench.harness.methods.base import Batch, Method, MethodSetup, StepOutput, register_method
 
 
 def mix_batch(
@@ -41,9 +41,17 @@ class Mixup(Method):
         if float(self.params["alpha"]) < 0:
             raise HarnessError(f"mixup alpha={self.params['alpha']!r} must be >= 0 (0 disables mixing)")
         self.rng = np.random.default_rng(setup.seed)
+        self._pending: tuple[torch.Tensor, torch.Tensor, float] | None = None
 
-    def training_step(self, batch: Batch, nets: Sequence[Network]) -> StepOutput:
+    def prepare_inputs(self, batch: Batch) -> torch.Tensor:
+        """Mixes the batch; keeps (y_a, y_b, lam) for :meth:`loss_from_logits`."""
         x, y_a, y_b, lam = mix_batch(batch.x, batch.y, self.rng, float(self.params["alpha"]))
-        logits = nets[0](x)[:, : self.setup.num_classes]
-        loss = mixup_cross_entropy(logits, y_a, y_b, lam).mean()
+        self._pending = (y_a, y_b, lam)
+        return x
+
+    def loss_from_logits(self, batch: Batch, logits: torch.Tensor) -> StepOutput:
+        if self._pending is None:
+            raise HarnessError("mixup: loss_from_logits called without prepare_inputs for this batch")
+        (y_a, y_b, lam), self._pending = self._pending, None
+        loss = mixup_cross_entropy(logits[:, : self.setup.num_classes], y_a, y_b, lam).mean()
         return StepOutput(loss=loss, logits=None, stats={"lambda": lam})
