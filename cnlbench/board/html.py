@@ -5,7 +5,9 @@ Markdown (both come from :func:`cnlbench.board.grid.table_grid`); every cell sto
 it sorts on in ``data-v`` (empty = missing, sorts last). Clicking a header sorts its table
 (numeric, on the mean; first click puts the best first); the URL hash ``#sort=<key>`` or
 ``#sort=<key>:asc`` / ``:desc`` applies the same sort to every table with that column key on
-load (keys: ``method``, ``c-<config>``, ``levels``, ``boot_mean``, ``iqm``, ``poi``, ``delta``).
+load (keys: ``method``, ``c-<config>``, ``levels``, ``boot_mean``, ``iqm``, ``poi``, ``delta``);
+``#click=<key>[,<key>...]`` clicks those headers in order (what a reader's clicks do; used by
+the headless-browser test).
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ _JS = """
     });
     var m=/(?:^#|&)sort=([^&:]+)(?::(asc|desc))?/.exec(window.location.hash);
     if(m){Array.prototype.forEach.call(tables, function(t){sortTable(t, decodeURIComponent(m[1]), m[2]||null);});}
+    var c=/(?:^#|&)click=([^&]+)/.exec(window.location.hash);
+    if(c){decodeURIComponent(c[1]).split(',').forEach(function(key){
+      Array.prototype.forEach.call(tables, function(t){
+        Array.prototype.forEach.call(t.tHead.rows[0].cells, function(th){if(th.getAttribute('data-key')===key){th.click();}});
+      });
+    });}
   }
   if(document.readyState==='loading'){document.addEventListener('DOMContentLoaded', init);} else {init();}
 })();

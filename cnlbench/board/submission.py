@@ -307,22 +307,25 @@ def _fingerprints_from_build_json(folder: Path) -> PublishedDataset | None:
     return PublishedDataset(str(name), fps) if fps else None
 
 
-def published_fingerprints(folder: str | Path) -> PublishedDataset:
+def published_fingerprints(folder: str | Path, *, recompute: bool = False) -> PublishedDataset:
     """The published config fingerprints of a built dataset folder.
 
-    Uses ``cnlbench.manifest.open_dataset(folder).fingerprint(config)`` (the value the harness
-    records) when the manifest layer can open the folder, else the ``fingerprints`` of its
-    ``cnlbench-build.json`` build record.
+    Opens the folder with ``cnlbench.manifest.open_dataset`` and takes each config's
+    fingerprint as recorded by the build (``recompute=True``: recomputed over the Parquet
+    content with ``BuiltDataset.fingerprint(config)``, slow for large image sets). If the
+    manifest layer cannot open the folder, falls back to the ``configs.<name>.fingerprint``
+    entries of its ``cnlbench-build.json`` build record.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"manifest folder {folder} does not exist; pass a dataset folder `cnlbench build` wrote")
     opened_error: Exception | None = None
     try:
-        from cnlbench.manifest import open_dataset  # type: ignore[attr-defined]
+        from cnlbench.manifest import open_dataset
 
         ds = open_dataset(folder)
-        return PublishedDataset(str(ds.name), {c: str(ds.fingerprint(c)) for c in ds.configs})
+        get = ds.fingerprint if recompute or not hasattr(ds, "recorded_fingerprint") else ds.recorded_fingerprint
+        return PublishedDataset(str(ds.name), {c: str(get(c)) for c in ds.configs})
     except ImportError:
         pass
     except Exception as exc:  # a folder the manifest layer cannot open: fall back to the build record

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leaderboard folder (default: leaderboard)")
     parser.add_argument("--manifests", nargs="+", default=[], metavar="DIR",
                         help="built dataset folder(s) whose fingerprints the runs must match")
+    parser.add_argument("--recompute-fingerprints", action="store_true",
+                        help="recompute the manifests' fingerprints from their content instead of trusting the build record")
     parser.add_argument("--min-seeds", type=int, default=3, help="seeds needed per config (default: 3)")
 
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     published = {}
     for folder in args.manifests:
-        pub = published_fingerprints(folder)
+        pub = published_fingerprints(folder, recompute=args.recompute_fingerprints)
         if pub.name in published and published[pub.name].fingerprints != pub.fingerprints:
             raise SubmissionError(f"--manifests gives two different builds of dataset {pub.name!r}; pass one")
         published[pub.name] = pub
