@@ -241,21 +241,29 @@ def _check_levels(levels: Iterable[float]) -> list[float]:
 def web_class_counts(class_sizes: np.ndarray, levels: Sequence[float], *, nested: bool = True) -> np.ndarray:
     """Replacements per class and level, (L, K) int64, rows in the order of ``levels``.
 
-    Row ``l`` apportions ``round(levels[l] * N)`` over the classes by largest remainder of the
-    quotas ``levels[l] * class_sizes`` (the synthetic noise's rule). With ``nested`` the counts
-    are also monotone in the level (``apportion_monotone``), which nesting needs.
+    Row ``l`` apportions ``total_for(levels[l] * N)`` (round half up) over the classes in
+    proportion to ``class_sizes`` (quota ``levels[l] * n_c``, each count its floor or ceiling):
+    :func:`~cnlbench.noise.apportion.largest_remainder` per level, or with ``nested`` the
+    house-monotone :func:`~cnlbench.noise.apportion.apportion_monotone`, so counts never shrink
+    as the level rises (nesting needs that).
     """
-    from cnlbench.noise.apportion import apportion_monotone, largest_remainder
+    from cnlbench.noise.apportion import apportion_monotone, largest_remainder, total_for
 
     sizes = np.asarray(class_sizes, dtype=np.int64)
-    levels = list(levels)
-    if not levels:
+    lv = np.asarray(list(levels), dtype=np.float64)
+    if lv.size == 0:
         return np.zeros((0, sizes.shape[0]), dtype=np.int64)
+    n = int(sizes.sum())
+    totals = np.array([total_for(p * n) for p in lv], dtype=np.int64)
+    if n == 0:
+        return np.zeros((lv.size, sizes.shape[0]), dtype=np.int64)
     if nested:
-        return np.asarray(apportion_monotone(sizes, levels), dtype=np.int64)
-    return np.stack(
-        [np.asarray(largest_remainder(p * sizes, int(round(p * sizes.sum()))), dtype=np.int64) for p in levels]
-    )
+        order = np.argsort(lv, kind="stable")
+        counts = np.asarray(apportion_monotone(totals[order], sizes), dtype=np.int64)
+        out = np.empty_like(counts)
+        out[order] = counts
+        return out
+    return np.stack([np.asarray(largest_remainder(p * sizes, t), dtype=np.int64) for p, t in zip(lv, totals)])
 
 
 def web_noise_levels(
