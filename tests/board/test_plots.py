@@ -1,0 +1,70 @@
+"""Figures: written, non-empty PNGs, deterministic bytes, referenced from the README."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from board_fixtures import toy_rows
+
+from cnlbench.board.leaderboard import write_leaderboard
+from cnlbench.board.plots import parse_curves, plot_memorisation
+from cnlbench.board.results import normalise_row
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    from board_fixtures import write_store
+
+    tmp = tmp_path_factory.mktemp("plots")
+    store = write_store(tmp / "results", toy_rows())
+    res = write_leaderboard([store], tmp / "lb", reps=100)
+    return tmp / "lb", res
+
+
+def test_every_figure_written_and_referenced(board):
+    out, res = board
+    pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert pngs == [
+        "toy-sym-auroc.png", "toy-sym-memorisation-40.png", "toy-sym-test_acc_best_val.png",
+        "toy-synthetic-vs-web-test_acc_best_val.png", "toy-web-auroc.png", "toy-web-memorisation-40.png",
+        "toy-web-test_acc_best_val.png",
+    ]
+    md = (out / "README.md").read_text(encoding="utf-8")
+    for name in pngs:
+        data = (out / "plots" / name).read_bytes()
+        assert data.startswith(PNG) and len(data) > 5_000
+        assert f"](plots/{name})" in md
+
+
+def test_figures_are_deterministic(board, tmp_path):
+    out, _ = board
+    from board_fixtures import write_store
+
+    store = write_store(tmp_path / "results", toy_rows())
+    write_leaderboard([store], tmp_path / "lb", reps=100)
+    for p in (out / "plots").glob("*.png"):
+        assert (tmp_path / "lb" / "plots" / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (json.dumps({"train_acc_clean": [0.1, 0.5], "train_acc_noisy": [0.0, 0.2]}), ([0.1, 0.5], [0.0, 0.2])),
+        (json.dumps([{"train_clean_acc": 0.3, "train_noisy_acc": 0.1}, {"train_clean_acc": 0.6, "train_noisy_acc": 0.4}]),
+         ([0.3, 0.6], [0.1, 0.4])),
+        (json.dumps({"val_acc": [0.5]}), None),
+        ("{not json", None),
+        ("", None),
+    ],
+)
+def test_parse_curves(text, expected):
+    assert parse_curves(text) == expected
+
+
+def test_memorisation_without_curves_writes_nothing(tmp_path):
+    rows = [normalise_row({**r, "curves": ""}) for r in toy_rows()]
+    assert plot_memorisation(rows, "toy", "sym", 0.4, None, tmp_path / "m.png") is False
+    assert not (tmp_path / "m.png").exists()
