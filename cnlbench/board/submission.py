@@ -118,7 +118,7 @@ def load_submission(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, A
         raise SubmissionError(f"submission {path} nests JSON too deeply; use the flat schema in docs/submissions.md") from exc
     if not isinstance(obj, dict):
         raise SubmissionError(
-            f"submission {path}: the top level is a JSON {type(obj).__name__}, not an object; "
+            f"submission {path}: the top level is a JSON {_type_name(obj)}, not an object; "
             "wrap the fields in {...} as in docs/submissions.md"
         )
     return obj
