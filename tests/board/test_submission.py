@@ -232,3 +232,20 @@ def test_cli_submit_end_to_end_and_leaderboard(tmp_path, capsys):
     # the submitted runs are ce's numbers: its 40% cell equals ce's
     row = next(line for line in md.splitlines() if line.startswith("| GCE 1.0 †") and "62.0 ± 5.0" in line)
     assert row
+
+
+def test_json_schema_matches_the_validator():
+    from importlib.resources import files
+
+    from cnlbench.board import submission as s
+
+    schema = json.loads(files("cnlbench.board").joinpath("submission_schema.json").read_text(encoding="utf-8"))
+    assert schema["properties"]["schema_version"]["const"] == s.SCHEMA_VERSION
+    assert set(schema["required"]) == set(s._TOP_REQUIRED)
+    assert set(schema["properties"]) == set(s._TOP_REQUIRED) | set(s._TOP_OPTIONAL)
+    run = schema["$defs"]["run"]
+    assert set(run["required"]) == set(s._RUN_REQUIRED)
+    assert set(run["properties"]) == set(s._RUN_REQUIRED) | set(s._RUN_OPTIONAL)
+    metrics = run["properties"]["metrics"]
+    assert set(metrics["required"]) == set(s.REQUIRED_METRICS)
+    assert set(metrics["properties"]) == set(s.REQUIRED_METRICS) | set(s.OPTIONAL_METRICS)
