@@ -1,0 +1,118 @@
+"""Where runs execute: in this process, in local worker processes, or on a Ray cluster.
+
+Every backend maps the SAME :func:`cnlbench.harness.engine.run_one` over picklable
+:class:`~cnlbench.harness.engine.RunSpec` s and yields rows as runs finish (any order), so the
+sweep writes each row the moment it exists and an interrupted sweep loses only runs in flight.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+from cnlbench.errors import HarnessError
+from cnlbench.harness.engine import RunSpec, run_one
+
+BACKENDS = ("local", "ray")
+RunFn = Callable[[RunSpec], dict[str, Any]]
+
+
+class Backend(Protocol):
+    def map(self, specs: Iterable[RunSpec], fn: RunFn = run_one) -> Iterator[dict[str, Any]]:
+        """Rows of ``fn(spec)`` for every spec, as they finish."""
+
+
+def _limit_threads(threads: int) -> None:
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+
+class LocalBackend:
+    """``jobs == 1``: sequential, in this process (data stays cached between runs).
+    ``jobs > 1``: that many worker processes (``spawn`` context; each worker gets
+    ``cpu_count // jobs`` torch threads and keeps its own data cache)."""
+
+    def __init__(self, jobs: int = 1):
+        if jobs < 1:
+            raise HarnessError(f"--jobs {jobs} must be >= 1")
+        self.jobs = jobs
+
+    def map(self, specs: Iterable[RunSpec], fn: RunFn = run_one) -> Iterator[dict[str, Any]]:
+        specs = list(specs)
+        if self.jobs == 1 or len(specs) <= 1:
+            for spec in specs:
+                yield fn(spec)
+            return
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_limit_threads,
+                                 initargs=(threads,)) as pool:
+            pending = {pool.submit(fn, s) for s in specs}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        yield fut.result()
+            finally:
+                for fut in pending:
+                    fut.cancel()
+
+
+class RayBackend:
+    """Ray tasks wrapping the same ``run_one``: ``num_cpus=1`` and ``num_gpus=gpus_per_run``
+    each (a fraction packs several runs on one GPU). Without ``address`` a local Ray instance
+    is started (``num_cpus`` CPUs, no dashboard) and shut down afterwards."""
+
+    def __init__(self, address: str | None = None, gpus_per_run: float = 0.0, num_cpus: int | None = None):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise HarnessError("--backend ray needs Ray: `pip install 'cnlbench[ray]'`") from None
+        if gpus_per_run < 0:
+            raise HarnessError(f"gpus per run {gpus_per_run!r} must be >= 0 (a fraction shares a GPU)")
+        self.address, self.gpus_per_run = address, gpus_per_run
+        self.num_cpus = num_cpus or min(2, os.cpu_count() or 1)
+
+    def map(self, specs: Iterable[RunSpec], fn: RunFn = run_one) -> Iterator[dict[str, Any]]:
+        import ray
+
+        started = False
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+            started = True
+        try:
+            remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_run, max_retries=0)(fn)
+            refs = [remote.remote(s) for s in specs]
+            try:
+                while refs:
+                    done, refs = ray.wait(refs, num_returns=1)
+                    yield ray.get(done[0])
+            finally:
+                for r in refs:
+                    ray.cancel(r, force=True)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def make_backend(name: str = "local", *, jobs: int = 1, address: str | None = None,
+                 gpus_per_run: float | None = None) -> Backend:
+    """``local`` (``jobs`` processes) or ``ray`` (``address``; default GPUs per run: 1/jobs
+    when CUDA is visible here, else 0)."""
+    if name == "local":
+        return LocalBackend(jobs)
+    if name == "ray":
+        if gpus_per_run is None:
+            import torch
+
+            gpus_per_run = (1.0 / max(1, jobs)) if torch.cuda.is_available() else 0.0
+        return RayBackend(address, gpus_per_run)
+    raise HarnessError(f"unknown backend {name!r}; valid backends: {list(BACKENDS)}")
