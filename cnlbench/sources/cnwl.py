@@ -469,7 +469,13 @@ class SourceImageStore(ImageStore):
         return self._where.get(name) or self._where.get(stem(name))
 
     def has(self, name: str) -> bool:
-        return self._find(name) is not None
+        """Known to the source and, for file-backed images, present on disk."""
+        hit = self._find(name)
+        if hit is None:
+            return False
+        sp, i = hit
+        rel = sp.images.relpath(i)
+        return rel is None or sp.images.root is None or (Path(sp.images.root) / rel).is_file()
 
     def read(self, name: str) -> bytes:
         hit = self._find(name)
