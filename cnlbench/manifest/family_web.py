@@ -12,6 +12,7 @@ Recipe entry (``configs:`` item)::
       text_only: false            # only text-to-image retrievals (the paper's alternative)
       on_shortage: error          # or cap: replace what the pool allows, record `capped`
       missing: error              # pool images absent on disk: error | report | drop
+      image_size: 84              # optional: resize pool (and imported) images, PNG re-encoded
       from_splits: false          # true: import the release's split files instead (below)
 
 Generated mode (``from_splits: false``): per level, per class, replace exactly the
@@ -64,7 +65,7 @@ from cnlbench.sources.cnwl import (
     resolve_names,
 )
 
-PARAMS = ("pool", "images", "text_only", "on_shortage", "missing", "from_splits", "colors", "blue_kind")
+PARAMS = ("pool", "images", "image_size", "text_only", "on_shortage", "missing", "from_splits", "colors", "blue_kind")
 PACKAGED_POOLS = ("digits-web",)
 #: How many missing names a warning shows (the metadata lists all).
 _SHOW = 10
@@ -106,6 +107,13 @@ def _choice(ctx: FamilyContext, key: str, default: str, allowed: Sequence[str]) 
     if value not in allowed:
         raise RecipeError(f"recipe key `configs[kind={ctx.kind}].{key}`: {value!r} is not one of {list(allowed)}")
     return value
+
+
+def _image_size(ctx: FamilyContext) -> int | None:
+    size = ctx.param("image_size", None, (int, type(None)))
+    if size is not None and size < 1:
+        raise RecipeError(f"recipe key `configs[kind={ctx.kind}].image_size`: {size} is not a positive pixel count; write e.g. 84")
+    return size
 
 
 def load_pool(ctx: FamilyContext) -> tuple[AnnotatedPool, list[ImageStore], CnwlRelease | None, str]:
@@ -196,7 +204,7 @@ def generated_plans(ctx: FamilyContext) -> list[ConfigPlan]:
         votes_correct=pool.votes_correct[kept], votes_total=pool.votes_total[kept], conflicts=pool.conflicts,
     )
     web_pool = sub.to_web_pool()
-    pool_images = StoreImages(stores, np.maximum(where[kept], 0), [names[i] for i in kept.tolist()])
+    pool_images = StoreImages(stores, np.maximum(where[kept], 0), [names[i] for i in kept.tolist()], _image_size(ctx))
     kw = dict(num_classes=ctx.num_classes, nested=ctx.nested, text_only=text_only, on_shortage=on_shortage)
     train = ctx.splits["train"]
     res_train = web_noise_levels(train.labels, web_pool, ctx.levels, ctx.split_rng("train"), **kw)
@@ -254,7 +262,7 @@ def import_plans(ctx: FamilyContext) -> list[ConfigPlan]:
     for color in colors:
         for level in ctx.levels:
             file = level_file_name(color, level)
-            imp = import_split(rel, file, all_stores, clean_reference=clean_ref, missing=missing)
+            imp = import_split(rel, file, all_stores, clean_reference=clean_ref, missing=missing, image_size=_image_size(ctx))
             if imp.missing:
                 msg = _missing_message(len(imp.missing), imp.rows_in_file, imp.missing, f"images of {file}")
                 warnings.warn(f"CNWL import {label!r}: {msg}; missing: {missing} (all names in the split metadata)", stacklevel=2)

@@ -52,7 +52,7 @@ import numpy as np
 from cnlbench.errors import MissingDataError, SourceError
 from cnlbench.noise.web import WebPool
 from cnlbench.sources.base import ImageAccess, Source, SplitData, register_source
-from cnlbench.sources.images import check_relpath, read_image_file
+from cnlbench.sources.images import check_relpath, read_image_file, resize_encode
 
 __all__ = [
     "CNWL_LEVELS",
@@ -491,20 +491,30 @@ class SourceImageStore(ImageStore):
 
 class StoreImages(ImageAccess):
     """An :class:`ImageAccess` over rows each resolved to ``(store, name)``. ``relpath`` is given
-    when every row lives in file-backed stores sharing one root."""
+    when every row lives in file-backed stores sharing one root and no resizing is asked.
 
-    def __init__(self, stores: Sequence[ImageStore], store_index: np.ndarray, names: Sequence[str]):
+    ``image_size``: resize every image to this size (int: square, or (width, height)) and
+    re-encode it as PNG deterministically (:func:`~cnlbench.sources.images.resize_encode`),
+    e.g. 84 for CNWL's usual 84x84 build.
+    """
+
+    def __init__(self, stores: Sequence[ImageStore], store_index: np.ndarray, names: Sequence[str],
+                 image_size: int | tuple[int, int] | None = None):
         self._stores = list(stores)
         self._si = np.asarray(store_index, dtype=np.int64)
         self._names = list(names)
+        self._size = image_size
         used = {self._stores[i].root for i in np.unique(self._si).tolist()} if len(self._si) else set()
-        self.root = next(iter(used)) if len(used) == 1 and None not in used else None
+        self.root = next(iter(used)) if len(used) == 1 and None not in used and image_size is None else None
 
     def __len__(self) -> int:
         return len(self._names)
 
     def encoded(self, index: int) -> bytes:
-        return self._stores[int(self._si[index])].read(self._names[index])
+        blob = self._stores[int(self._si[index])].read(self._names[index])
+        if self._size is None:
+            return blob
+        return resize_encode(blob, self._size, name=self._names[index])
 
     def relpath(self, index: int) -> str | None:
         if self.root is None:
@@ -706,6 +716,7 @@ def import_split(
     *,
     clean_reference: SplitList | None = None,
     missing: str = "report",
+    image_size: int | tuple[int, int] | None = None,
 ) -> ImportedSplit:
     """Rows of ``split_file`` with labels exactly as listed.
 
@@ -717,6 +728,7 @@ def import_split(
 
     ``missing``: ``"error"`` raises MissingDataError naming the count and the first names;
     ``"report"`` keeps every line (``missing`` lists them); ``"drop"`` removes those rows.
+    ``image_size``: resize every image (see :class:`StoreImages`).
     """
     if missing not in MISSING_POLICIES:
         raise SourceError(f"missing={missing!r} is not known; use one of {list(MISSING_POLICIES)}")
@@ -772,7 +784,7 @@ def import_split(
         clean_labels=clean[keep],
         is_noisy=noisy[keep],
         noise_source=source[keep],
-        images=StoreImages(stores, np.maximum(where[keep], 0), kept_names),
+        images=StoreImages(stores, np.maximum(where[keep], 0), kept_names, image_size),
         missing=absent,
         dropped=bool(absent) and missing == "drop",
         rows_in_file=n,
@@ -790,8 +802,9 @@ class CnwlSource(Source):
     Options: ``root`` (release folder), ``images`` (folder, or list of folders, holding the
     image files by name, flat or under ``images/``), ``annotations`` (JSON path, default: the
     one JSON in ``root``), ``train_split`` (default ``blue_noise_nl_0.0``, the clean training
-    set). Splits: ``train`` (the clean training set) and ``test`` (``clean_validation``, the
-    clean evaluation set the paper reports on). Missing images raise when read.
+    set), ``image_size`` (resize, e.g. 84; default: files as they are). Splits: ``train`` (the
+    clean training set) and ``test`` (``clean_validation``, the clean evaluation set the paper
+    reports on). Missing images raise when read.
     """
 
     name = "cnwl"
@@ -805,13 +818,15 @@ class CnwlSource(Source):
     homepage = "https://google.github.io/controlled-noisy-web-labels/"
 
     def __init__(self, root: str | Path, images: str | Path | Sequence[str | Path] | None = None,
-                 annotations: str | Path | None = None, train_split: str = "blue_noise_nl_0.0"):
+                 annotations: str | Path | None = None, train_split: str = "blue_noise_nl_0.0",
+                 image_size: int | None = None):
         self.release = CnwlRelease(root, annotations)
         self.class_names = self.release.class_names
         folders = [] if images is None else [images] if isinstance(images, (str, Path)) else list(images)
         self.stores: list[ImageStore] = [FolderImageStore(f, ("", "images")) for f in folders]
         self.stores += self.release.image_stores()
         self.train_split = train_split
+        self.image_size = image_size
 
     def split_names(self) -> tuple[str, ...]:
         return ("train", "test")
@@ -819,5 +834,5 @@ class CnwlSource(Source):
     def load_split(self, split: str) -> SplitData:
         self.check_split_name(split)
         file = self.train_split if split == "train" else CLEAN_VALIDATION
-        imp = import_split(self.release, file, self.stores, missing="report")
+        imp = import_split(self.release, file, self.stores, missing="report", image_size=self.image_size)
         return SplitData(ids=imp.ids, labels=imp.labels, images=imp.images)

@@ -254,3 +254,17 @@ def test_cnwl_source(release, tmp_path):
     test = src.load_split("test")
     assert len(test) == 6 and test.images.encoded(0) == (images / lines["clean_validation"][0][0]).read_bytes()
     assert test.images.relpath(0) == lines["clean_validation"][0][0]
+
+
+@pytest.mark.parametrize("size", [2, 7])
+def test_cnwl_source_resizes(release, size):
+    from PIL import Image
+    import io
+
+    from cnlbench.sources.base import make_source
+
+    rel, images, _ = release
+    src = make_source("cnwl", root=str(rel.root), images=str(images), image_size=size)
+    test = src.load_split("test")
+    assert Image.open(io.BytesIO(test.images.encoded(0))).size == (size, size)
+    assert test.images.relpath(0) is None  # resized images cannot be referenced by file path
