@@ -799,9 +799,9 @@ def import_split(
 class CnwlSource(Source):
     """The clean part of a CNWL release as a :class:`Source`.
 
-    Options: ``root`` (release folder), ``images`` (folder, or list of folders, holding the
-    image files by name, flat or under ``images/``), ``annotations`` (JSON path, default: the
-    one JSON in ``root``), ``train_split`` (default ``blue_noise_nl_0.0``, the clean training
+    Options: ``root`` (release folder), ``image_dir`` (folder, or list of folders, holding the
+    image files by name, flat or under ``images/``), ``annotations_file`` (JSON path, default:
+    the one JSON in ``root``), ``train_split`` (default ``blue_noise_nl_0.0``, the clean training
     set), ``image_size`` (resize, e.g. 84; default: files as they are). Splits: ``train`` (the
     clean training set) and ``test`` (``clean_validation``, the clean evaluation set the paper
     reports on). Missing images raise when read.
@@ -817,12 +817,12 @@ class CnwlSource(Source):
 }"""
     homepage = "https://google.github.io/controlled-noisy-web-labels/"
 
-    def __init__(self, root: str | Path, images: str | Path | Sequence[str | Path] | None = None,
-                 annotations: str | Path | None = None, train_split: str = "blue_noise_nl_0.0",
+    def __init__(self, root: str | Path, image_dir: str | Path | Sequence[str | Path] | None = None,
+                 annotations_file: str | Path | None = None, train_split: str = "blue_noise_nl_0.0",
                  image_size: int | None = None):
-        self.release = CnwlRelease(root, annotations)
+        self.release = CnwlRelease(root, annotations_file)
         self.class_names = self.release.class_names
-        folders = [] if images is None else [images] if isinstance(images, (str, Path)) else list(images)
+        folders = [] if image_dir is None else [image_dir] if isinstance(image_dir, (str, Path)) else list(image_dir)
         self.stores: list[ImageStore] = [FolderImageStore(f, ("", "images")) for f in folders]
         self.stores += self.release.image_stores()
         self.train_split = train_split

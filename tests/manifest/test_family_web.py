@@ -252,3 +252,43 @@ def test_import_rejects_non_cnwl_levels(tmp_path):
 def test_level_file_names_cover_release():
     names = set(release().split_names())
     assert {level_file_name(c, lv) for c in ("red", "blue") for lv in CNWL_LEVELS} | {"clean_validation"} == names
+
+
+@pytest.mark.parametrize("name", ["cnwl-mini-imagenet", "cnwl-stanford-cars"])
+def test_cnwl_recipes_run_end_to_end_on_a_release_in_the_same_format(repo_root, tmp_path, name):
+    """The shipped CNWL recipes, pointed at the digits pool laid out as a user's download."""
+    import yaml
+
+    from cnlbench.sources.digits import DigitsSource
+
+    data = yaml.safe_load((repo_root / "recipes" / f"{name}.yaml").read_text())
+    rel_dir = tmp_path / "release"
+    shutil.copytree(pool_path(), rel_dir)
+    (rel_dir / "images.parquet").unlink()  # the release as distributed: no images inside
+    img = tmp_path / "images"
+    img.mkdir()
+    src = DigitsSource()
+    for split in ("train", "test"):
+        sd = src.load_split(split)
+        for i, ident in enumerate(sd.ids.tolist()):
+            (img / f"{ident}.png").write_bytes(sd.images.encoded(i))
+    store = release().image_stores()[0]
+    sl = release().level_split("red", 0.4)
+    web = sl.names[sl.is_web].tolist()
+    for n in web[3:]:  # three web images "dead"
+        (img / n).write_bytes(store.read(n))
+    data["source"].update(root=str(rel_dir), image_dir=str(img), image_size=8)
+    data["configs"][0].update(pool=str(rel_dir), images=str(img), image_size=8)
+    data["levels"] = [0.0, 0.4]
+    data["images"] = "embed"
+    with pytest.warns(UserWarning, match="3 of"):
+        r = build_from_recipe(data, tmp_path / "out")
+    ds = open_dataset(r.out)
+    assert set(ds.configs) == {"web-00", "web-40", "blue-00", "blue-40"}
+    sp = ds.split("web-40", "train")
+    assert len(sp) == len(sl) - 3 and sp.metadata["noise"]["missing_images"] == web[:3]
+    np.testing.assert_array_equal(sp.label, sl.labels[~np.isin(sl.names, web[:3])])
+    assert sp.images_uint8().shape[1:3] == (8, 8)
+    blue = ds.split("blue-40", "train")
+    assert blue.ids.tolist() == release().level_split("blue", 0.4).ids.tolist()
+    assert len(ds.split("web-40", "test")) == len(src.load_split("test"))

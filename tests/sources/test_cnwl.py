@@ -247,7 +247,7 @@ def test_cnwl_source(release, tmp_path):
     from cnlbench.sources.base import make_source
 
     rel, images, lines = release
-    src = make_source("cnwl", root=str(rel.root), images=str(images))
+    src = make_source("cnwl", root=str(rel.root), image_dir=str(images))
     assert src.class_names == tuple(CLASSES)
     train = src.load_split("train")
     assert train.ids.tolist() == [Path(n).stem for n, _ in lines["blue_noise_nl_0.0"]]
@@ -264,7 +264,7 @@ def test_cnwl_source_resizes(release, size):
     from cnlbench.sources.base import make_source
 
     rel, images, _ = release
-    src = make_source("cnwl", root=str(rel.root), images=str(images), image_size=size)
+    src = make_source("cnwl", root=str(rel.root), image_dir=str(images), image_size=size)
     test = src.load_split("test")
     assert Image.open(io.BytesIO(test.images.encoded(0))).size == (size, size)
     assert test.images.relpath(0) is None  # resized images cannot be referenced by file path
