@@ -289,22 +289,27 @@ def _noise_api():
 
 
 def transition_family(ctx: FamilyContext) -> tuple[Callable[[float], np.ndarray], dict[str, Any]]:
-    """(level -> (K, K) row-stochastic T, JSON-able spec) for a synthetic recipe entry."""
+    """(level -> (K, K) row-stochastic T, JSON-able spec) for a synthetic recipe entry.
+
+    ``matrix: [[...]]`` and ``pairs: {...}`` become ``make_family("matrix", K, base=B)``
+    (``T(p) = (1 - p) I + p B``); other names go to ``make_family`` with the entry's params.
+    """
+    from cnlbench.errors import NoiseSpecError
+
     noise = _noise_api()
-    if ctx.entry.noise in ("matrix", "pairs"):
-        ctx.check_params(["matrix"] if ctx.entry.noise == "matrix" else ["pairs"])
-        b = base_flip_matrix(ctx)
-        eye = np.eye(ctx.num_classes)
-
-        def fam(level: float) -> np.ndarray:
-            return noise.validate_transition_matrix((1.0 - level) * eye + level * b, ctx.num_classes)
-
-        spec = {"family": ctx.entry.noise, "base_matrix": b.tolist(), "formula": "T(p) = (1 - p) I + p B"}
-        if ctx.entry.noise == "pairs":
-            spec["pairs"] = {str(k): str(v) for k, v in ctx.params["pairs"].items()}
-        return fam, spec
-    params = dict(ctx.params)
-    return noise.make_family(ctx.entry.noise, ctx.num_classes, **params), {"family": ctx.entry.noise, **params}
+    name, params = ctx.entry.noise, dict(ctx.params)
+    try:
+        if name in ("matrix", "pairs"):
+            ctx.check_params(["matrix"] if name == "matrix" else ["pairs"])
+            fam = noise.make_family("matrix", ctx.num_classes, base=base_flip_matrix(ctx))
+            spec = dict(fam.spec)
+            if name == "pairs":
+                spec["pairs"] = {str(k): str(v) for k, v in params["pairs"].items()}
+            return fam, spec
+        fam = noise.make_family(name, ctx.num_classes, **params)
+    except NoiseSpecError as exc:
+        raise RecipeError(f"recipe entry `configs[kind={ctx.kind}]` (noise: {name}): {exc}") from None
+    return fam, dict(getattr(fam, "spec", {"family": name, **params}))
 
 
 def synthetic_family(ctx: FamilyContext) -> list[ConfigPlan]:

@@ -71,6 +71,28 @@ def source_order(ctx: FamilyContext, n_file: int) -> tuple[dict[str, np.ndarray]
     return positions, labels[order], covers_val
 
 
+def _external_result(clean: np.ndarray, noisy: np.ndarray, num_classes: int, source: str) -> Any:
+    """``cnlbench.noise.from_external_labels`` (passing ``num_classes`` when it accepts it, so a
+    split missing the last class still gets a (K, K) realised matrix). Until the noise layer
+    exports it, the same NoiseResult is assembled with ``cnlbench.noise.result.make_result``."""
+    import inspect
+
+    from cnlbench import noise
+
+    fn = getattr(noise, "from_external_labels", None)
+    if fn is not None:
+        if "num_classes" in inspect.signature(fn).parameters:
+            return fn(clean, noisy, source=source, num_classes=num_classes)
+        return fn(clean, noisy, source=source)
+    from cnlbench.noise.result import make_result
+
+    rate = float((noisy != clean).mean()) if len(clean) else 0.0
+    return make_result(
+        clean, noisy, num_classes=num_classes, level=rate, requested_matrix=None,
+        nested=False, mode="external", spec={"family": "external", "source": source},
+    )
+
+
 def _plan(
     ctx: FamilyContext,
     name: str,
@@ -80,9 +102,7 @@ def _plan(
     spec: dict[str, Any],
     noise_source: str,
 ) -> ConfigPlan:
-    from cnlbench.noise import from_external_labels
-
-    full = from_external_labels(clean_full, noisy_full, source=noise_source)
+    full = _external_result(clean_full, noisy_full, ctx.num_classes, noise_source)
     splits = {}
     for split in NOISY_SPLITS:
         clean = ctx.splits[split]
@@ -90,7 +110,7 @@ def _plan(
             noisy = noisy_full[positions[split]]
         else:
             noisy = clean.labels.copy()
-        res = from_external_labels(clean.labels, noisy, source=noise_source)
+        res = _external_result(clean.labels, noisy, ctx.num_classes, noise_source)
         splits[split] = SplitPlan(
             ids=clean.ids,
             label=res.noisy_labels,
