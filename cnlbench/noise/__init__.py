@@ -68,3 +68,12 @@ __all__ = [
 ]
 
 # web ("red") noise is added below by noise/web.py's owner
+from cnlbench.noise.web import (  # noqa: E402
+    WebNoiseResult,
+    WebPool,
+    web_class_counts,
+    web_noise,
+    web_noise_levels,
+)
+
+__all__ += ["WebNoiseResult", "WebPool", "web_class_counts", "web_noise", "web_noise_levels"]
