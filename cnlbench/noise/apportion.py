@@ -148,7 +148,7 @@ def iter_monotone(
     """
     wsum = weights.sum(axis=1)
     share = np.divide(weights, wsum[:, None], out=np.zeros_like(weights), where=wsum[:, None] > 0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         inv_w = np.where(weights > 0, 1.0 / np.where(weights > 0, weights, 1.0), np.inf)
     prev = np.zeros(weights.shape, dtype=np.int64)
     for t in totals:

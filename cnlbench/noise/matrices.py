@@ -65,6 +65,8 @@ def validate_labels(
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise NoiseSpecError(f"{name} has shape {arr.shape}; pass a 1-D array of integer class ids")
+    if arr.size == 0 and arr.dtype == np.float64:  # an empty list: no values to check
+        arr = arr.astype(np.int64)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise NoiseSpecError(
             f"{name} has dtype {arr.dtype}; pass integer class ids (e.g. labels.astype(np.int64))"
