@@ -191,9 +191,9 @@ _FAMILIES: dict[str, FamilyBuilder] = {}
 
 #: Families registered by modules of other engineers, imported lazily on first use.
 BUILTIN_FAMILY_MODULES: dict[str, str] = {
-    "web": "cnlbench.manifest.web",
-    "external": "cnlbench.manifest.external",
-    "human": "cnlbench.manifest.external",
+    "web": "cnlbench.manifest.family_web",
+    "external": "cnlbench.manifest.family_human",
+    "human": "cnlbench.manifest.family_human",
 }
 
 
