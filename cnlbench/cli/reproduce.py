@@ -1,0 +1,59 @@
+"""``cnlbench reproduce``: re-run a paper's table through cnlbench and compare with the paper."""
+
+from __future__ import annotations
+
+import argparse
+
+from cnlbench.errors import CnlbenchError
+
+NAME = "reproduce"
+HELP = "reproduce a paper's table (build data, run the sweep, compare with the published numbers)"
+DESCRIPTION = """\
+Build the dataset(s) a paper needs (cached in OUT/data), run its methods through the harness
+(resumable: OUT/results is a results store; finished runs are skipped), and print OUR numbers
+beside the PUBLISHED ones (stored with the citation; n/a where a number was not transcribed)
+and their difference. The table is also written to OUT/REPORT.md, with the scale it came from:
+
+  smoke    digits, 1 epoch: a plumbing check
+  reduced  the digits default on CPU in minutes: compare the ordering, not absolute numbers
+  full     CIFAR-10 on a GPU (refuses without the data or a GPU; --allow-cpu to insist)
+
+examples:
+  cnlbench reproduce --list
+  cnlbench reproduce patrini2017 --scale reduced --out repro/patrini2017
+  cnlbench reproduce jiang2020 --scale full --data ../shared/data/cifar10 --seeds 3
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="reproduction name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the reproductions with citation and scales")
+    parser.add_argument("--scale", default="reduced", choices=("smoke", "reduced", "full"),
+                        help="smoke | reduced (default) | full")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="output folder: data/, results/, REPORT.md (default: repro/NAME/SCALE)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the scale's)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the scale's)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="full scale: the CIFAR-10 folder (default: the recipe's, <repo>/data/cifar10)")
+    parser.add_argument("--allow-cpu", action="store_true", help="full scale: train on the CPU when no GPU is present")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnlbench.board.reproduce import list_text, reproduce
+
+    if args.list:
+        print(list_text(), end="")
+        return 0
+    if not args.name:
+        raise CnlbenchError("name a reproduction (e.g. `cnlbench reproduce patrini2017`) or pass --list to see them")
+    res = reproduce(args.name, args.scale, args.out, seeds=args.seeds, epochs=args.epochs, device=args.device,
+                    allow_cpu=args.allow_cpu, data=args.data, progress=not args.quiet)
+    print(res.report)
+    print(f"wrote {res.report_path}")
+    failed = sum(r["status"] != "ok" for r in res.outcome.rows)
+    if failed:
+        print(f"{failed} run(s) failed; see the `error` column of {res.report_path.parent / 'results'}")
+    return 0
