@@ -50,3 +50,9 @@ def digits_dir(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     out = tmp_path_factory.mktemp("build") / "digits"
     build_from_recipe(repo_root / "recipes" / "digits.yaml", out)
     return out
+
+
+@pytest.fixture(scope="session")
+def make_digits_task():
+    """:func:`digits_task` as a fixture (test modules are not a package)."""
+    return digits_task

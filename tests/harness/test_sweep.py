@@ -1,0 +1,121 @@
+"""Sweeps: planning, name checks, resume after an interruption without duplicates, backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnlbench.errors import HarnessError
+from cnlbench.harness.backends import LocalBackend
+from cnlbench.harness.engine import run_one
+from cnlbench.harness.store import ResultsStore
+from cnlbench.harness.sweep import match_configs, parse_param, plan_sweep, run_sweep
+
+CONFIGS = ["sym-00", "sym-40", "asym-40"]
+
+
+def test_match_configs_globs_and_errors() -> None:
+    assert match_configs(["sym-*"], ["sym-00", "asym-40", "sym-40"]) == ["sym-00", "sym-40"]
+    assert match_configs(["asym-40", "sym-00"], CONFIGS) == ["sym-00", "asym-40"]
+    with pytest.raises(HarnessError, match="valid configs: .*sym-00"):
+        match_configs(["web-80"], CONFIGS)
+
+
+@pytest.mark.parametrize("text,expected", [("gce.q=0.7", ("gce", "q", 0.7)), ("mixup.alpha=1", ("mixup", "alpha", 1)),
+                                           ("x.flag=true", ("x", "flag", True)), ("x.mode=hard", ("x", "mode", "hard"))])
+def test_parse_param(text, expected) -> None:
+    assert parse_param(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["q=0.7", "gce.q", ".q=1"])
+def test_parse_param_errors(bad) -> None:
+    with pytest.raises(HarnessError, match="METHOD.KEY=VALUE"):
+        parse_param(bad)
+
+
+def test_plan_checks_names(digits_dir) -> None:
+    with pytest.raises(HarnessError, match="valid methods"):
+        plan_sweep(digits_dir, ["nope"], ["sym-00"], 1)
+    with pytest.raises(HarnessError, match="valid models"):
+        plan_sweep(digits_dir, ["ce"], ["sym-00"], 1, model="vgg")
+    with pytest.raises(HarnessError, match="valid parameters"):
+        plan_sweep(digits_dir, ["gce"], ["sym-00"], 1, method_params={"gce": {"qq": 1}})
+    with pytest.raises(HarnessError, match="not in --methods"):
+        plan_sweep(digits_dir, ["ce"], ["sym-00"], 1, method_params={"gce": {"q": 1}})
+
+
+def test_plan_cross_product(digits_dir) -> None:
+    name, fps, specs = plan_sweep(digits_dir, ["ce", "mixup"], ["sym-00", "sym-40"], [0, 5], epochs=1)
+    assert name == "digits" and set(fps) == {"sym-00", "sym-40"}
+    assert len(specs) == 8 and len({s.run_id for s in specs}) == 8
+    assert {s.model for s in specs} == {"digits-cnn"} and {s.train.epochs for s in specs} == {1}
+    assert not specs[0].train.hflip  # digits: flips change the class
+
+
+class _Interrupting(LocalBackend):
+    """Yields ``n`` rows, then behaves like Ctrl-C in the middle of the next run."""
+
+    def __init__(self, n: int):
+        super().__init__(1)
+        self.n = n
+
+    def map(self, specs, fn=run_one):
+        for i, row in enumerate(super().map(specs, fn)):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield row
+
+
+class _Counting(LocalBackend):
+    def __init__(self):
+        super().__init__(1)
+        self.ran: list[str] = []
+
+    def map(self, specs, fn=run_one):
+        for row in super().map(specs, fn):
+            self.ran.append(row["run_id"])
+            yield row
+
+
+def test_resume_after_interruption_without_duplicates(digits_dir, tmp_path) -> None:
+    out = tmp_path / "results"
+    args = (digits_dir, ["ce", "mae"], ["sym-40"], 2, out)
+    kw = dict(epochs=1, device="cpu", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(*args, backend=_Interrupting(2), **kw)
+    first = set(ResultsStore(out).finished())
+    assert len(first) == 2
+    counting = _Counting()
+    res = run_sweep(*args, backend=counting, **kw)
+    assert res.skipped == 2 and res.written == 2 and len(counting.ran) == 2
+    assert not first & set(counting.ran)  # finished runs were not retrained
+    t = ResultsStore(out).read()
+    ids = t["run_id"].to_pylist()
+    assert t.num_rows == 4 and len(set(ids)) == 4 and set(ids) == set(res.run_ids)
+    assert set(t["status"].to_pylist()) == {"ok"}
+    again = run_sweep(*args, backend=_Counting(), **kw)
+    assert again.skipped == 4 and again.written == 0 and ResultsStore(out).read().num_rows == 4
+
+
+def test_changed_dataset_is_refused(digits_dir, tmp_path) -> None:
+    out = tmp_path / "results"
+    store = ResultsStore(out)
+    store.check_fingerprints("digits", {"sym-40": "0" * 64})
+    with pytest.raises(HarnessError, match="'sym-40'.*0{64}"):
+        run_sweep(digits_dir, ["ce"], ["sym-40"], 1, out, epochs=1, device="cpu", progress=False)
+
+
+def test_local_process_pool(digits_dir, tmp_path) -> None:
+    res = run_sweep(digits_dir, ["ce"], ["sym-00"], 2, tmp_path / "r", jobs=2, epochs=1, device="cpu",
+                    progress=False)
+    rows = res.rows()
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    assert sorted(r["seed"] for r in rows) == [0, 1]
+
+
+def test_ray_backend_tiny_sweep(digits_dir, tmp_path) -> None:
+    pytest.importorskip("ray", reason="Ray is an optional extra (cnlbench[ray])")
+    res = run_sweep(digits_dir, ["ce"], ["sym-40"], 2, tmp_path / "r", backend="ray", epochs=1,
+                    device="cpu", progress=False)
+    rows = res.rows()
+    assert res.written == 2 and len(rows) == 2
+    assert all(r["status"] == "ok" and r["device"] == "cpu" for r in rows), [r["error"] for r in rows]
