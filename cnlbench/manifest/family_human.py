@@ -72,25 +72,10 @@ def source_order(ctx: FamilyContext, n_file: int) -> tuple[dict[str, np.ndarray]
 
 
 def _external_result(clean: np.ndarray, noisy: np.ndarray, num_classes: int, source: str) -> Any:
-    """``cnlbench.noise.from_external_labels`` (passing ``num_classes`` when it accepts it, so a
-    split missing the last class still gets a (K, K) realised matrix). Until the noise layer
-    exports it, the same NoiseResult is assembled with ``cnlbench.noise.result.make_result``."""
-    import inspect
+    """Realised rate and (K, K) matrix of given labels (``cnlbench.noise.from_external_labels``)."""
+    from cnlbench.noise import from_external_labels
 
-    from cnlbench import noise
-
-    fn = getattr(noise, "from_external_labels", None)
-    if fn is not None:
-        if "num_classes" in inspect.signature(fn).parameters:
-            return fn(clean, noisy, source=source, num_classes=num_classes)
-        return fn(clean, noisy, source=source)
-    from cnlbench.noise.result import make_result
-
-    rate = float((noisy != clean).mean()) if len(clean) else 0.0
-    return make_result(
-        clean, noisy, num_classes=num_classes, level=rate, requested_matrix=None,
-        nested=False, mode="external", spec={"family": "external", "source": source},
-    )
+    return from_external_labels(clean, noisy, source=source, num_classes=num_classes)
 
 
 def _plan(
