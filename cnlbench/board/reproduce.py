@@ -371,7 +371,7 @@ def structured_test_metrics(logits: np.ndarray, labels: np.ndarray, affected: np
 
 def _feature_test(dataset_dir: Path, config: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], int]:
     from cnlbench.harness.data import open_built
-    from cnlbench.manifest.family_structured import apply_test_feature, test_feature_rng
+    from cnlbench.manifest.family_structured import apply_test_feature, structured_test_rng
 
     ds = open_built(dataset_dir)
     meta = ds.split(config, "train").metadata or {}
@@ -381,7 +381,7 @@ def _feature_test(dataset_dir: Path, config: str) -> tuple[np.ndarray, np.ndarra
                             "the structured runner needs configs built by the `structured` family")
     test = ds.split(config, "test")
     seed = int(meta.get("seed", 0))
-    images, affected = apply_test_feature(spec, test.images_uint8(), np.asarray(test.label), test_feature_rng(seed, config))
+    images, affected = apply_test_feature(spec, test.images_uint8(), np.asarray(test.label), structured_test_rng(seed, config))
     return images, np.asarray(test.label, dtype=np.int64), affected, spec, seed
 
 

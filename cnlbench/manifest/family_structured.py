@@ -27,7 +27,7 @@ and a label drawn uniformly from the OTHER K-1 classes (:mod:`cnlbench.noise.str
 The clean test split is shared by every config and carries no feature. A study of abstention
 on the feature (the DAC paper) applies the SAME feature to a known subset of the test images
 at evaluation time: :func:`apply_test_feature` does it from the config's recorded spec, with
-an explicit generator (:func:`test_feature_rng` gives the conventional one).
+an explicit generator (:func:`structured_test_rng` gives the conventional one).
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from cnlbench.manifest.recipe import config_name
 from cnlbench.sources.base import ImageAccess
 from cnlbench.sources.images import ArrayImages
 
-__all__ = ["GENERATORS", "apply_test_feature", "build_structured", "decode_images", "test_feature_rng"]
+__all__ = ["GENERATORS", "apply_test_feature", "build_structured", "decode_images", "structured_test_rng"]
 
 GENERATORS = ("blur", "smudge", "random-classes")
-PARAMS = ("generator", "classes", "sigma", "radius", "strength")
+GENERATOR_PARAMS = {"blur": ("sigma",), "smudge": ("radius", "strength"), "random-classes": ("classes",)}
 
 
 def decode_images(access: ImageAccess) -> np.ndarray:
@@ -116,10 +116,10 @@ def _corrupt(spec: dict[str, Any], images: np.ndarray | None, labels: np.ndarray
 @register_family("structured")
 def build_structured(ctx: FamilyContext) -> list[ConfigPlan]:
     """Plan one config per level (blur, smudge) or one config (random-classes); see module docs."""
-    ctx.check_params(PARAMS)
     generator = ctx.param("generator", types=str)
     if generator not in GENERATORS:
         raise RecipeError(f"recipe key `configs[kind={ctx.kind}].generator`: {generator!r}; use one of {list(GENERATORS)}")
+    ctx.check_params(("generator", *GENERATOR_PARAMS[generator]))
     spec = _spec(ctx, generator)
     k = ctx.num_classes
     if generator == "random-classes":
@@ -152,7 +152,7 @@ def build_structured(ctx: FamilyContext) -> list[ConfigPlan]:
     return plans
 
 
-def test_feature_rng(seed: int, config: str) -> np.random.Generator:
+def structured_test_rng(seed: int, config: str) -> np.random.Generator:
     """The conventional generator for a config's test feature:
     ``SeedSequence(entropy=seed, spawn_key=(stable_hash("test-feature"), stable_hash(config)))``."""
     key = (stable_hash("test-feature"), stable_hash(config))
