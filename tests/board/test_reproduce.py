@@ -200,3 +200,16 @@ def test_smoke_structured_runner_records_per_subset_metrics(tmp_path):
         assert math.isnan(extra["abstain_affected"]) == (r["method"] == "ce")
     assert "## abstain_affected (%)" in res.report and "smoke: digits on CPU" in res.report
     assert fnmatch.fnmatch(res.report, "*| ce | blur-20 | n/a (undefined for this method) |*")
+
+
+def test_summary_over_levels_is_the_cnwl_mean_with_a_t_interval_across_levels():
+    plan = R.get_reproduction("jiang2020").plan("reduced")
+    rows = [_row("ce", f"sym-{pp}", s, a) for pp, accs in (("00", (0.9, 0.8)), ("40", (0.6, 0.6)), ("80", (0.3, 0.1)))
+            for s, a in enumerate(accs)]
+    rows += [_row("ce", "web-40", 0, 0.7)]
+    got = {(m, k): iv for m, k, iv in R.summary_over_levels(plan, rows, "test_acc_best_val")}
+    sym = got["ce", "sym"]
+    means = np.array([85.0, 60.0, 20.0])
+    assert sym.estimate == pytest.approx(means.mean()) and sym.n == 3
+    assert sym.half_width == pytest.approx(4.303 * means.std(ddof=1) / math.sqrt(3), rel=1e-3)
+    assert got["ce", "web"].estimate == pytest.approx(70.0) and not got["ce", "web"].has_interval
