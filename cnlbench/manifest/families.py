@@ -194,6 +194,7 @@ BUILTIN_FAMILY_MODULES: dict[str, str] = {
     "web": "cnlbench.manifest.family_web",
     "external": "cnlbench.manifest.family_human",
     "human": "cnlbench.manifest.family_human",
+    "structured": "cnlbench.manifest.family_structured",
 }
 
 
