@@ -31,6 +31,8 @@ realised noise rates.
 Example:
     cnlbench build recipes/digits.yaml --out manifests/digits
     cnlbench build recipes/digits.yaml --out /tmp/digits-seed1 --seed 1
+    cnlbench build recipes/cifar10.yaml --out out/cifar10 --set source.root=/data/cifar10 \
+        --set configs.2.file=/data/cifar10n/CIFAR-10_human.pt
 """
 
 
@@ -38,14 +40,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", metavar="RECIPE", help="recipe YAML file (see docs/recipes.md)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output dataset folder (replaced atomically if it is a previous build)")
     parser.add_argument("--seed", type=int, default=None, metavar="N", help="noise seed (non-negative); overrides the recipe's `seed`")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override a recipe value (repeatable): dotted key, YAML value, e.g. "
+                             "--set source.root=/data/cifar10 --set configs.2.file=/data/CIFAR-10_human.pt; "
+                             "relative paths resolve against the current directory")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar on stderr")
     parser.add_argument("--no-validate", action="store_true", help="skip re-reading and validating the written folder")
 
 
 def run(args: argparse.Namespace) -> int:
     from cnlbench.manifest import build_from_recipe, validate_dataset
+    from cnlbench.manifest.recipe import load_recipe
 
-    report = build_from_recipe(args.recipe, args.out, seed=args.seed, progress=not args.no_progress and sys.stderr.isatty())
+    recipe = load_recipe(args.recipe, args.overrides)
+    report = build_from_recipe(recipe, args.out, seed=args.seed, progress=not args.no_progress and sys.stderr.isatty())
     if not args.no_validate:
         validate_dataset(report.out)
     print(f"built {report.name} (seed {report.seed}) in {report.out}")

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from cnlbench.errors import RecipeError
 
@@ -239,14 +239,58 @@ def parse_recipe(data: Mapping[str, Any], base_dir: str | Path | None = None) ->
     )
 
 
-def load_recipe(recipe: str | Path | Mapping[str, Any]) -> Recipe:
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A deep copy of the raw recipe ``data`` with ``KEY=VALUE`` overrides applied.
+
+    KEY is a dotted path; integer parts index lists (``configs.2.file``). VALUE is parsed as
+    YAML (``0.5``, ``[0.2, 0.4]``, ``true``). A value for a path-like key (``root``, ``file``,
+    ``*_dir``, ...) that is a relative path is made absolute against the CURRENT directory, the
+    place the user typed it from, not the recipe's folder.
+    """
+    import yaml
+
+    out: Any = copy.deepcopy(dict(data))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise _fail(item, "is not KEY=VALUE", "write e.g. --set source.root=/data/cifar10")
+        parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, str) and _PATH_KEY_RE.search(parts[-1]) and value and not Path(value).is_absolute():
+            value = str(Path(value).resolve())
+        node = out
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise _fail(key, f"indexes a list of {len(node)} entries with {part!r}",
+                                f"use an index 0..{len(node) - 1}")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise _fail(key, f"goes through {part!r}, which is not a mapping or list",
+                            "override a key that exists in the recipe's structure")
+    return out
+
+
+def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> Recipe:
     """Load and validate a recipe from a YAML file path or an already parsed mapping.
 
     Relative source paths resolve against the YAML file's folder (or the current directory
-    for a mapping).
+    for a mapping). ``overrides``: ``KEY=VALUE`` strings, see :func:`apply_overrides`.
     """
     if isinstance(recipe, Mapping):
-        return parse_recipe(recipe, base_dir=Path.cwd())
+        return parse_recipe(apply_overrides(recipe, overrides), base_dir=Path.cwd())
     import yaml
 
     path = Path(recipe)
@@ -256,4 +300,8 @@ def load_recipe(recipe: str | Path | Mapping[str, Any]) -> Recipe:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RecipeError(f"recipe {str(path)!r} is not valid YAML ({exc}); fix the syntax at the position shown") from None
+    if overrides:
+        if not isinstance(data, Mapping):
+            raise RecipeError(f"recipe {str(path)!r} is not a YAML mapping; see docs/recipes.md for the format")
+        data = apply_overrides(data, overrides)
     return parse_recipe(data, base_dir=path.resolve().parent)
