@@ -68,6 +68,40 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
+_BULKY = ("base", "base_matrix", "matrix", "flip_matrix", "citation", "license")
+
+
+def _flips(matrix: Any, class_names: list[str]) -> str:
+    """Off-diagonal entries of a (K, K) row-stochastic flip matrix as ``a->b`` (weights if not 1)."""
+    parts = []
+    for i, row in enumerate(matrix):
+        for j, w in enumerate(row):
+            if i != j and w:
+                a, b = class_names[i] if i < len(class_names) else i, class_names[j] if j < len(class_names) else j
+                parts.append(f"{a}->{b}" + ("" if abs(w - 1.0) < 1e-12 else f" ({w:.3g})"))
+    if len(parts) > 24:
+        return f"{len(parts)} off-diagonal flip entries (full matrix in the metadata)"
+    return ", ".join(parts) if parts else "none"
+
+
+def _spec_prose(spec: Mapping[str, Any], class_names: list[str]) -> str:
+    """A readable one-line summary of a family's noise spec: description first, then short
+    parameters; matrices as their flips (the full matrices stay in the Parquet metadata)."""
+    parts = [str(spec[k]) for k in ("description", "construction") if spec.get(k)]
+    for key in ("base", "base_matrix"):
+        if isinstance(spec.get(key), list):
+            parts.append(f"flips: {_flips(spec[key], class_names)}")
+            break
+    for k, v in sorted(spec.items()):
+        if k in _BULKY or k in ("description", "construction", "pairs"):
+            continue
+        text = str(v)
+        if len(text) > 80:
+            continue
+        parts.append(f"{k}={text}")
+    return "; ".join(parts) if parts else "see metadata"
+
+
 def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> str:
     """The full ``README.md`` text for a build record (see ``build.build_from_recipe``)."""
     configs = record["configs"]
@@ -107,14 +141,16 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
     kinds: dict[str, dict] = {}
     for cfg in configs.values():
         kinds.setdefault(cfg["kind"], cfg)
+    class_names = list(record["class_names"])
     for kind, cfg in kinds.items():
         entry = next((e for e in recipe.configs if e.kind == kind), None)
-        spec = ", ".join(f"{k}={v}" for k, v in sorted(cfg["noise_spec"].items()) if k != "base_matrix")
         mode = entry.mode if entry else "exact"
         lines.append(
-            f"- `{kind}-*`: {spec or cfg['noise_spec']}; {'nested' if cfg['nested'] else 'independent'} across levels "
+            f"- `{kind}-*`: {_spec_prose(cfg['noise_spec'], class_names)}; "
+            f"{'nested' if cfg['nested'] else 'independent'} across levels "
             f"(nested: the noisy set at a level is a subset of that at every higher level); sampling `{mode}` "
-            "(exact: realised counts match the matrix by largest-remainder rounding)."
+            "(exact: realised counts match the target by largest-remainder rounding, to within one example "
+            "per class)."
         )
     lines += [
         "",
@@ -140,12 +176,22 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
         "",
         f"This dataset: `{recipe.license}`. Clean source `{source.name}`: `{source.license}`"
         + (f" ({source.homepage})." if source.homepage else "."),
+    ]
+    family_cites = []
+    for kind, cfg in kinds.items():
+        spec = cfg["noise_spec"]
+        if spec.get("license"):
+            lines.append(f"Noisy labels of `{kind}-*`: `{spec['license']}`; any use or export of these configs "
+                         "must carry this licence.")
+        if isinstance(spec.get("citation"), str) and spec["citation"].strip():
+            family_cites.append(spec["citation"])
+    lines += [
         "",
         "## Citation",
         "",
         "```bibtex",
     ]
-    for cite in (source.citation, recipe.citation, CNLBENCH_CITATION % record["cnlbench_version"]):
+    for cite in (source.citation, recipe.citation, *family_cites, CNLBENCH_CITATION % record["cnlbench_version"]):
         if cite and cite.strip():
             lines += [cite.strip(), ""]
     lines[-1:] = ["```", ""]
