@@ -21,7 +21,7 @@ def test_help_explains_the_options(capsys) -> None:
 @pytest.mark.parametrize(
     "extra,message",
     [(["--methods", "nope", "--configs", "sym-00"], "valid methods"),
-     (["--methods", "ce", "--configs", "web-*"], "valid configs"),
+     (["--methods", "ce", "--configs", "noise-*"], "valid configs"),
      (["--methods", "ce", "--configs", "sym-00", "--model", "vgg"], "valid models"),
      (["--methods", "ce", "--configs", "sym-00", "--param", "ce.q=1"], "valid parameters")],
 )
