@@ -22,6 +22,7 @@ import numpy as np
 
 from cnlbench.board._io import atomic_write_bytes
 from cnlbench.board.table import BoardTable, Column
+from cnlbench.harness.store import CURVE_TRAIN_CLEAN, CURVE_TRAIN_NOISY_GIVEN
 
 __all__ = [
     "CLEAN_CURVE_KEYS",
@@ -33,9 +34,10 @@ __all__ = [
     "parse_curves",
 ]
 
-# Accepted names in the ``curves`` JSON for train accuracy on the clean / noisy subsets.
-CLEAN_CURVE_KEYS = ("train_acc_clean", "train_clean_acc", "acc_clean", "clean_acc")
-NOISY_CURVE_KEYS = ("train_acc_noisy", "train_noisy_acc", "acc_noisy", "noisy_acc")
+# Names in the ``curves`` JSON for train accuracy on the clean / noisy subsets: the harness's
+# own keys (the noisy subset measured against the label it was given: memorisation).
+CLEAN_CURVE_KEYS = (CURVE_TRAIN_CLEAN,)
+NOISY_CURVE_KEYS = (CURVE_TRAIN_NOISY_GIVEN,)
 
 _DPI = 110
 

@@ -44,7 +44,12 @@ from cnlbench.harness.augment import PAD_MODES, Augmenter, Normalizer, channel_s
 from cnlbench.harness.data import TaskData, load_task, resolve_device
 from cnlbench.harness.methods.base import Batch, Method, MethodSetup, get_method
 from cnlbench.harness.models import build_model, model_info
-from cnlbench.harness.store import empty_row
+from cnlbench.harness.store import (
+    CURVE_TRAIN_CLEAN,
+    CURVE_TRAIN_NOISY_GIVEN,
+    CURVE_TRAIN_NOISY_TRUE,
+    empty_row,
+)
 
 SCHEDULES = ("cosine", "triangle", "constant")
 
@@ -414,9 +419,9 @@ class Trainer:
             return float(((pred == target) & sel).sum()) / n if n else math.nan
 
         return {
-            "train_acc_clean": frac(clean, tr.label),
-            "train_acc_noisy_given": frac(noisy, tr.label),  # memorisation of the wrong label
-            "train_acc_noisy_true": frac(noisy & (tr.clean_label >= 0), tr.clean_label),
+            CURVE_TRAIN_CLEAN: frac(clean, tr.label),
+            CURVE_TRAIN_NOISY_GIVEN: frac(noisy, tr.label),  # memorisation of the wrong label
+            CURVE_TRAIN_NOISY_TRUE: frac(noisy & (tr.clean_label >= 0), tr.clean_label),
         }
 
     # -- training -------------------------------------------------------------------------

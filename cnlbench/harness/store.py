@@ -28,6 +28,13 @@ from cnlbench import __version__
 from cnlbench.errors import HarnessError
 from cnlbench.manifest.atomic import atomic_write_bytes, fsync_path
 
+#: Keys of the per-epoch memorisation curves in a row's ``curves`` JSON: train accuracy on the
+#: clean subset, on the noisy subset against the label it was GIVEN (memorisation of the wrong
+#: label), and on the noisy subset against its true label (where known).
+CURVE_TRAIN_CLEAN = "train_acc_clean"
+CURVE_TRAIN_NOISY_GIVEN = "train_acc_noisy_given"
+CURVE_TRAIN_NOISY_TRUE = "train_acc_noisy_true"
+
 #: Bump when a column is added, removed or changes meaning; readers refuse other versions.
 SCHEMA_VERSION = 1
 STORE_FILE = "store.json"

@@ -44,7 +44,7 @@ def make_row(dataset: str, kind: str, level: float, method: str, seed: int, acc:
         "test_acc_best_val": acc if ok else math.nan, "val_acc_best": acc - 0.02 if ok else math.nan,
         "best_epoch": epochs - 1, "ece": 0.05 + level / 10 if ok else math.nan, "ece_bins": 15,
         "overconfidence": 0.02, "auroc_noise": auroc, "abstain_coverage": math.nan, "abstain_acc": math.nan,
-        "curves": json.dumps({"train_acc_clean": clean, "train_acc_noisy": noisy, "val_acc": clean, "loss": noisy}),
+        "curves": json.dumps({"train_acc_clean": clean, "train_acc_noisy_given": noisy, "val_acc": clean, "loss": noisy}),
         "wall_time_s": 12.5, "device": "cpu", "cnlbench_version": "0.1.0",
         "manifest_fingerprint": fingerprint(dataset, config), "status": status,
         "error": "" if ok else "NaN loss at epoch 2",

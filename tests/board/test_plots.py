@@ -52,8 +52,9 @@ def test_figures_are_deterministic(board, tmp_path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        (json.dumps({"train_acc_clean": [0.1, 0.5], "train_acc_noisy": [0.0, 0.2]}), ([0.1, 0.5], [0.0, 0.2])),
-        (json.dumps([{"train_clean_acc": 0.3, "train_noisy_acc": 0.1}, {"train_clean_acc": 0.6, "train_noisy_acc": 0.4}]),
+        (json.dumps({"train_acc_clean": [0.1, 0.5], "train_acc_noisy_given": [0.0, 0.2]}), ([0.1, 0.5], [0.0, 0.2])),
+        (json.dumps([{"train_acc_clean": 0.3, "train_acc_noisy_given": 0.1},
+                     {"train_acc_clean": 0.6, "train_acc_noisy_given": 0.4}]),
          ([0.3, 0.6], [0.1, 0.4])),
         (json.dumps({"val_acc": [0.5]}), None),
         ("{not json", None),
@@ -68,3 +69,17 @@ def test_memorisation_without_curves_writes_nothing(tmp_path):
     rows = [normalise_row({**r, "curves": ""}) for r in toy_rows()]
     assert plot_memorisation(rows, "toy", "sym", 0.4, None, tmp_path / "m.png") is False
     assert not (tmp_path / "m.png").exists()
+
+
+def test_parse_curves_reads_what_the_harness_writes(repo_root):
+    """The memorisation figure's input is a real harness row's ``curves``, not a guessed key."""
+    from cnlbench.harness.engine import RunSpec, run_one
+
+    row = run_one(RunSpec(str(repo_root / "manifests" / "digits"), "sym-40", "ce", seed=0, device="cpu",
+                          train=None))
+    assert row["status"] == "ok", row["error"]
+    parsed = parse_curves(row["curves"])
+    assert parsed is not None
+    clean, noisy = parsed
+    assert len(clean) == len(noisy) == row["epochs"]
+    assert all(0.0 <= v <= 1.0 for v in clean + noisy)
