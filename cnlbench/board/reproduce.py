@@ -385,13 +385,6 @@ def _feature_test(dataset_dir: Path, config: str) -> tuple[np.ndarray, np.ndarra
     return images, np.asarray(test.label, dtype=np.int64), affected, spec, seed
 
 
-def _logits(trainer: Any, images: Any) -> Any:
-    """Logits (N, K + E) of the trainer's network 0 on device images (N, C, H, W) uint8, computed
-    exactly as the engine evaluates (eval mode, normalisation, autocast). The engine has no public
-    hook for arbitrary images yet; this is its evaluation routine."""
-    return trainer._logits(trainer.nets[0], images)
-
-
 def run_structured(dataset_dir: Path, plan: ScalePlan, configs: Sequence[str], seeds: int, epochs: int | None,
                    device: str, results: Path, *, progress: bool = True) -> tuple[list[dict[str, Any]], int, int]:
     """Train ``plan.methods`` x ``configs`` x seeds on the feature-carrying test split; resumable
@@ -442,7 +435,7 @@ def run_structured(dataset_dir: Path, plan: ScalePlan, configs: Sequence[str], s
                 try:
                     trainer = Trainer(task, get_method(method), params, model, train, seed)
                     row.update(trainer.fit())
-                    logits = _logits(trainer, task.test.images).cpu().numpy()
+                    logits = trainer.logits(task.test.images).cpu().numpy()
                     extra = structured_test_metrics(logits, labels, affected, task.num_classes)
                     curves = json.loads(row["curves"])
                     curves.setdefault("extra_metrics", {})["structured_test"] = {**extra, "spec": spec}

@@ -350,6 +350,11 @@ class Trainer:
             return torch.empty((0, self.outputs), device=self.device)
         return torch.cat(out)
 
+    def logits(self, images: torch.Tensor, network: int = 0) -> torch.Tensor:
+        """Logits (N, K + E) of network ``network`` in eval mode on un-normalised uint8 images
+        (N, C, H, W) held on the training device, e.g. a test set carrying a structured feature."""
+        return self._logits(self.nets[network], images)
+
     def train_logits(self, network: int = 0) -> torch.Tensor:
         """Logits (N, K + E) of network ``network`` on the un-augmented train set (cached until
         the weights change)."""
