@@ -44,6 +44,7 @@ from cnlbench.harness.augment import PAD_MODES, Augmenter, Normalizer, channel_s
 from cnlbench.harness.data import TaskData, load_task, resolve_device
 from cnlbench.harness.methods.base import Batch, Method, MethodSetup, get_method
 from cnlbench.harness.models import build_model, model_info
+from cnlbench.harness.models.layers import seed_dropout
 from cnlbench.harness.store import (
     CURVE_TRAIN_CLEAN,
     CURVE_TRAIN_NOISY_GIVEN,
@@ -202,7 +203,7 @@ def resolve_spec(spec: RunSpec, task: TaskData | None = None, *, image_size: int
 # --------------------------------------------------------------------------------------------
 # Seeds
 
-_TAGS = {"init": 1, "order": 2, "augment": 3, "method": 4}
+_TAGS = {"init": 1, "order": 2, "augment": 3, "method": 4, "dropout": 5}
 
 
 def derive_seed(seed: int, tag: str, *extra: int) -> int:
@@ -233,12 +234,15 @@ def _make_network(name: str, outputs: int, shape: tuple[int, int, int], cfg: Tra
     fresh = fresh.to(device)
     if device.type == "cuda":
         fresh = fresh.to(memory_format=torch.channels_last)
+    # dropout masks from the run's own generator, never the global one
+    seed_dropout(fresh, _device_generator(device, derive_seed(seed, "dropout")))
     if not cfg.compile:
         return fresh
     key = (name, outputs, shape, cfg.dropout, str(device), slot)
     if key in _COMPILED:
         net = _COMPILED[key]
         net.load_state_dict(fresh.state_dict())
+        seed_dropout(net, _device_generator(device, derive_seed(seed, "dropout")))
         for p_old, p_new in zip(net.parameters(), fresh.parameters()):
             p_old.requires_grad_(p_new.requires_grad)
         return net

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness import engine
+from cnlbench.harness.models.layers import SeededDropout
 from cnlbench.harness.engine import RunSpec, TrainConfig, Trainer, default_train_config, run_one
 from cnlbench.harness.methods.base import Batch, Method, StepOutput, get_method
 from cnlbench.harness.store import COLUMNS
@@ -160,7 +161,7 @@ def test_engine_overrides_reach_the_optimiser_and_model(task) -> None:
     cfg = default_train_config("digits-cnn", "digits", epochs=1)
     t = Trainer(task, get_method("ce-dropout"), {}, "digits-cnn", cfg, seed=0)
     assert t.cfg.dropout == 0.5
-    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in t.nets[0].modules())
+    assert any(isinstance(m, SeededDropout) and m.p == 0.5 for m in t.nets[0].modules())
     t = Trainer(task, get_method("ce-wd"), {}, "digits-cnn", cfg, seed=0)
     assert t.opt.param_groups[0]["weight_decay"] == 5e-3
 

@@ -179,9 +179,15 @@ def test_different_architectures_and_wrong_inputs_are_refused() -> None:
         ungroup(g, 2)
 
 
-def test_dropout_model_groups_and_is_identity_in_eval() -> None:
+def test_dropout_model_is_not_fused_but_splits_and_is_identity_in_eval() -> None:
+    """Fusing dropout would make each run's masks depend on its partners: refused; the split
+    form keeps each run's own seeded dropout layer."""
+    from cnlbench.harness.models.grouped import GroupingError
+
     nets = _nets("digits-cnn", (1, 8, 8), dropout=0.5)
-    g = group_models(nets, "grouped").eval()
+    with pytest.raises(GroupingError, match="cannot be fused"):
+        group_models(nets, "grouped")
+    g = group_models(nets, "split").eval()
     xs = _inputs((1, 8, 8))
     ref = torch.stack([n.eval()(x) for n, x in zip(nets, xs)], dim=1)
     torch.testing.assert_close(g.forward_runs(xs), ref, rtol=1e-5, atol=1e-5)

@@ -7,6 +7,7 @@ import torch
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness.models import build_model, count_parameters, model_info, model_names
+from cnlbench.harness.models.layers import SeededDropout
 
 CASES = [("digits-cnn", 1, 8), ("fastnet", 3, 32), ("preact-resnet18", 3, 32), ("resnet18", 3, 84), ("resnet34", 3, 84)]
 
@@ -63,7 +64,7 @@ def test_fastnet_whitening_is_data_initialised_and_frozen() -> None:
 
 def test_dropout_option_inserts_dropout() -> None:
     net = _build("digits-cnn", 1, 8, dropout=0.5)
-    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in net.modules())
+    assert any(isinstance(m, SeededDropout) and m.p == 0.5 for m in net.modules())
     with pytest.raises(HarnessError, match="dropout"):
         _build("digits-cnn", 1, 8, dropout=1.5)
 
@@ -78,3 +79,45 @@ def test_pretrained_weights_from_a_local_file(tmp_path) -> None:
     assert s_net["13.weight"].shape == (11, 128) and not torch.equal(s_net["7.weight"], _build("digits-cnn", 1, 8, seed=2).state_dict()["7.weight"])
     with pytest.raises(HarnessError, match="does not exist"):
         _build("digits-cnn", 1, 8, pretrained=tmp_path / "missing.pt")
+
+
+def test_dropout_is_seeded_per_run_and_leaves_global_rng_alone(repo_root):
+    """A dropout run (the CNWL `ce-dropout` baseline) is reproducible from its seed and never
+    draws from torch's global generator."""
+    import torch
+
+    from cnlbench.harness.engine import RunSpec, run_one
+
+    spec = RunSpec(str(repo_root / "manifests" / "digits"), "sym-20", "ce-dropout", seed=3, device="cpu",
+                   train=None)
+    before = torch.random.get_rng_state()
+    a, b = run_one(spec), run_one(spec)
+    assert torch.equal(before, torch.random.get_rng_state())
+    assert a["status"] == b["status"] == "ok"
+    import json
+
+    for key in ("test_acc_final", "test_acc_best_val", "ece"):
+        assert a[key] == b[key], key
+    ca, cb = json.loads(a["curves"]), json.loads(b["curves"])
+    for key in ("train_loss", "val_acc", "test_acc", "train_acc_noisy_given"):
+        assert ca[key] == cb[key], key
+
+
+def test_seeded_dropout_masks_follow_the_generator():
+    import torch
+
+    from cnlbench.harness.models.layers import SeededDropout, seed_dropout
+
+    layer = SeededDropout(0.5).train()
+    x = torch.ones(4, 64)
+    seed_dropout(layer, torch.Generator().manual_seed(0))
+    m1 = layer(x)
+    seed_dropout(layer, torch.Generator().manual_seed(0))
+    assert torch.equal(m1, layer(x))
+    assert set(m1.unique().tolist()) <= {0.0, 2.0}  # inverted scaling 1 / (1 - p)
+    assert torch.equal(layer.eval()(x), x)
+    unseeded = SeededDropout(0.5).train()
+    import pytest
+
+    with pytest.raises(RuntimeError, match="seed_dropout"):
+        unseeded(x)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from cnlbench.harness.models import register_model
+from cnlbench.harness.models.layers import SeededDropout
 
 
 def _cbr(cin: int, cout: int) -> list[nn.Module]:
@@ -24,6 +25,6 @@ def digits_cnn(num_outputs: int, in_channels: int = 1, image_size: int = 8, drop
         *_cbr(64, 128),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        nn.Dropout(dropout),
+        SeededDropout(dropout),
         nn.Linear(128, num_outputs),
     )

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cnlbench.harness.models import register_model
+from cnlbench.harness.models.layers import SeededDropout
 
 WHITEN_EPS = 5e-4
 #: At most this many images feed the whitening statistics.
@@ -50,7 +51,7 @@ class FastNet(nn.Module):
         self.layers = nn.Sequential(_group(wc, widths[0]), _group(widths[0], widths[1]),
                                     _group(widths[1], widths[2]))
         self.pool = nn.AdaptiveMaxPool2d(1)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SeededDropout(dropout)
         self.head = nn.Linear(widths[2], num_outputs, bias=False)
         self.scale = 1.0 / 9.0
 

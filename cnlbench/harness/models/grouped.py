@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from cnlbench.errors import HarnessError
+from cnlbench.harness.models.layers import SeededDropout
 
 
 class GroupingError(HarnessError):
@@ -255,10 +256,17 @@ def _builtin_containers() -> None:
         _CONTAINERS.add(cls)
 
 
-def _grouped_kind(mod: nn.Module) -> str:
+def _grouped_kind(mod: nn.Module, fused: bool = True) -> str:
     """``"group"`` (replace), ``"keep"`` (parameter-free channel-wise) or ``"container"``."""
     if type(mod) in _GROUPED:  # exact types: a subclass may compute something else
         return "group"
+    if isinstance(mod, SeededDropout):
+        if mod.p > 0.0 and fused:
+            # one fused layer would draw one mask stream for all runs: each run's numbers would
+            # depend on its partners. Dropout runs are packed in the "split" form only.
+            raise GroupingError(f"SeededDropout(p={mod.p}) cannot be fused across runs; use impl='split' "
+                                "(each run keeps its own dropout generator) or train these runs one by one")
+        return "keep"
     if isinstance(mod, CHANNELWISE):
         if isinstance(mod, nn.Flatten) and (mod.start_dim != 1 or mod.end_dim != -1):
             raise GroupingError(f"Flatten(start_dim={mod.start_dim}, end_dim={mod.end_dim}) mixes runs; only "
@@ -380,7 +388,8 @@ def group_models(models: Sequence[nn.Module], impl: str = "auto") -> GroupedNetw
         raise GroupingError(f"unknown grouped implementation {impl!r}; use one of {IMPLS}")
     if impl == "auto":
         first = next(iter(models[0].parameters()), None)
-        impl = "grouped" if first is not None and first.device.type == "cuda" else "split"
+        dropout = any(isinstance(m, SeededDropout) and m.p > 0 for m in models[0].modules())
+        impl = "grouped" if first is not None and first.device.type == "cuda" and not dropout else "split"
     _builtin_containers()
     ref = _structure(models[0])
     for i, m in enumerate(models[1:], start=1):
@@ -392,7 +401,7 @@ def group_models(models: Sequence[nn.Module], impl: str = "auto") -> GroupedNetw
     in_channels = _find_in_channels(models[0])
     if impl == "split":
         for name, mod in models[0].named_modules():
-            _grouped_kind(mod)  # the same modules as the grouped form accepts, name errors alike
+            _grouped_kind(mod, fused=False)  # the modules the grouped form accepts, name errors alike
         out = GroupedNetwork(len(models), in_channels, nets=[copy.deepcopy(m) for m in models])
         out.train(models[0].training)
         return out

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnlbench.harness.models import register_model
+from cnlbench.harness.models.layers import SeededDropout
 
 
 class PreActBlock(nn.Module):
@@ -49,7 +50,7 @@ class PreActResNet(nn.Module):
                 cin = w
         self.layers = nn.Sequential(*layers)
         self.bn = nn.BatchNorm2d(512)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SeededDropout(dropout)
         self.linear = nn.Linear(512, num_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +89,7 @@ class ResNet(nn.Module):
                 stage.append(BasicBlock(cin, w, 2 if (i > 0 and j == 0) else 1))
                 cin = w
             setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SeededDropout(dropout)
         self.fc = nn.Linear(512, num_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
