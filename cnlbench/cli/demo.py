@@ -25,7 +25,7 @@ example:
   python -c "import datasets; print(datasets.load_dataset('out/digits', 'sym-40'))"
 """
 
-DEFAULT_METHODS = "ce,gce,mentornet"
+DEFAULT_METHODS = "ce,mixup,proselflc"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="local: worker processes; ray: runs sharing one GPU (num_gpus = 1/N per run)")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray instance)")
+    parser.add_argument("--pack", type=int, default=1, metavar="R",
+                        help="train up to R compatible runs together on one device (same model, epochs, data; "
+                             "single-network methods), each run's numbers unchanged by its partners; "
+                             "local backend with --jobs 1 (default 1: no packing)")
     parser.add_argument("--param", action="append", default=[], metavar="METHOD.KEY=VALUE",
                         help="method hyperparameter, repeatable; VALUE is JSON when it parses (e.g. gce.q=0.7)")
     parser.add_argument("--image-root", default=None, metavar="DIR", help="image folder of a reference-mode build")
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend, jobs=args.jobs, address=args.address, model=args.model,
         epochs=args.epochs, device=args.device, method_params=params, train_overrides=overrides,
         image_root=args.image_root, retry_failed=args.retry_failed,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress and sys.stderr.isatty(), pack=args.pack,
     )
     rows = result.rows()
     print(f"{len(result.run_ids)} runs: {result.skipped} already in {args.out}, {result.written} trained now, "

@@ -104,9 +104,21 @@ class RayBackend:
 
 
 def make_backend(name: str = "local", *, jobs: int = 1, address: str | None = None,
-                 gpus_per_run: float | None = None) -> Backend:
+                 gpus_per_run: float | None = None, pack: int = 1) -> Backend:
     """``local`` (``jobs`` processes) or ``ray`` (``address``; default GPUs per run: 1/jobs
-    when CUDA is visible here, else 0)."""
+    when CUDA is visible here, else 0). ``pack > 1`` (local only): up to ``pack`` compatible
+    runs trained together on this process's device (:mod:`cnlbench.harness.multirun`), each
+    run's numbers unchanged by its partners."""
+    if pack < 1:
+        raise HarnessError(f"--pack {pack} must be >= 1 (1: no packing)")
+    if pack > 1:
+        if name != "local" or jobs != 1:
+            raise HarnessError(
+                f"--pack {pack} packs runs onto this process's device; use it with --backend local "
+                f"--jobs 1 (got --backend {name} --jobs {jobs}), or drop --pack")
+        from cnlbench.harness.multirun import PackedBackend
+
+        return PackedBackend(pack)
     if name == "local":
         return LocalBackend(jobs)
     if name == "ray":

@@ -118,11 +118,12 @@ def run_sweep(dataset_dir: str | Path, methods: Sequence[str], configs: Sequence
               epochs: int | None = None, device: str = "auto",
               method_params: dict[str, dict[str, Any]] | None = None,
               train_overrides: dict[str, Any] | None = None, image_root: str | Path | None = None,
-              retry_failed: bool = False, progress: bool = True) -> SweepResult:
+              retry_failed: bool = False, progress: bool = True, pack: int = 1) -> SweepResult:
     """Run every (config, method, seed) not yet in the store at ``out``; see module docs.
 
     ``seeds``: a count (seeds 0..n-1) or explicit seeds. ``retry_failed`` re-runs runs whose
-    stored row failed (their row is replaced)."""
+    stored row failed (their row is replaced). ``pack``: train up to that many compatible runs
+    together on one device (local backend; see :mod:`cnlbench.harness.multirun`)."""
     name, fingerprints, specs = plan_sweep(
         dataset_dir, methods, configs, seeds, model=model, epochs=epochs, device=device,
         method_params=method_params, train_overrides=train_overrides, image_root=image_root)
@@ -132,7 +133,8 @@ def run_sweep(dataset_dir: str | Path, methods: Sequence[str], configs: Sequence
     done = store.finished(include_failed=not retry_failed)
     todo = [s for s in specs if s.run_id not in done]
     result = SweepResult(store, [s.run_id for s in specs], skipped=len(specs) - len(todo))
-    runner = make_backend(backend, jobs=jobs, address=address) if isinstance(backend, str) else backend
+    runner = (make_backend(backend, jobs=jobs, address=address, pack=pack)
+              if isinstance(backend, str) else backend)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -76,7 +76,7 @@ def test_pretrained_weights_from_a_local_file(tmp_path) -> None:
     net = _build("digits-cnn", 1, 8, seed=2, outputs=11, pretrained=path)
     s_src, s_net = src.state_dict(), net.state_dict()
     assert torch.equal(s_src["0.weight"], s_net["0.weight"])
-    assert s_net["13.weight"].shape == (11, 128) and not torch.equal(s_net["7.weight"], _build("digits-cnn", 1, 8, seed=2).state_dict()["7.weight"])
+    assert s_net["13.weight"].shape == (11, 64) and not torch.equal(s_net["7.weight"], _build("digits-cnn", 1, 8, seed=2).state_dict()["7.weight"])
     with pytest.raises(HarnessError, match="does not exist"):
         _build("digits-cnn", 1, 8, pretrained=tmp_path / "missing.pt")
 

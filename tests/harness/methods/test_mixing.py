@@ -66,7 +66,7 @@ def test_mentornet_loss_is_whole_batch_mean(seed):
     ce = _ce(z, y)
     thr = 0.5 * np.percentile(ce, 70, method="nearest")
     v = (ce <= thr).astype(float)
-    m = make_method("mentornet", k=4)
+    m = make_method("mentornet", k=4, burn_in=0.0)
     out = m.training_step(make_batch(torch.tensor(z, dtype=torch.float32), y), [identity_net])
     assert float(out.loss) == pytest.approx(np.sum(v * ce) / len(y), rel=1e-5)
     np.testing.assert_array_equal(out.scores.numpy(), 1 - v)
@@ -115,7 +115,7 @@ def test_mentormix_lambdas():
 def test_mentormix_step_matches_hand_computation(second):
     b, k, seed = 8, 4, 5
     z, y = random_case(seed, b=b, k=k)
-    m = make_method("mentormix", k=k, seed=seed, alpha=2.0, gamma_p=0.5, second_reweight=second)
+    m = make_method("mentormix", k=k, seed=seed, alpha=2.0, gamma_p=0.5, second_reweight=second, burn_in=0.0)
     out = m.training_step(make_batch(torch.tensor(z, dtype=torch.float32), y), [identity_net])
     ce = _ce(z, y)
     thr = 0.5 * np.percentile(ce, 50, method="nearest")
@@ -132,3 +132,9 @@ def test_mentormix_step_matches_hand_computation(second):
     else:
         expected = np.mean(mixed)
     assert float(out.loss) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["mentornet", "mentormix"])
+def test_mentor_burn_in_defaults_to_the_reference(name):
+    """The reference runs every setting with --burn_in_epoch=10, in percent of training."""
+    assert make_method(name, k=10, noise_level=0.4).params["burn_in"] == 0.1
