@@ -195,6 +195,8 @@ BUILTIN_FAMILY_MODULES: dict[str, str] = {
     "external": "cnlbench.manifest.family_human",
     "human": "cnlbench.manifest.family_human",
     "structured": "cnlbench.manifest.family_structured",
+    "part-dependent": "cnlbench.manifest.family_instance",
+    "confusion": "cnlbench.manifest.family_instance",
 }
 
 
