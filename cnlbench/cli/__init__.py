@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in sorted(_verb_modules(), key=lambda m: m.NAME):
         p = sub.add_parser(
             mod.NAME,
-            help=mod.HELP,
+            help=mod.HELP.replace("%", "%%"),  # argparse %-formats help strings
             description=getattr(mod, "DESCRIPTION", mod.HELP),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
