@@ -46,3 +46,9 @@ def test_bad_input_is_an_error_message_not_a_traceback(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "missing.yaml" in err and "Traceback" not in err
+
+
+def test_help_text_shows_single_percent_signs(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "%%" not in capsys.readouterr().out

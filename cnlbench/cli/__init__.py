@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Controlled label-noise benchmarks: build noisy splits whose noise is known exactly "
             "(as Hugging Face dataset folders), train noisy-label methods across noise levels and "
-            "seeds, and publish leaderboards with 95%% confidence intervals. "
+            "seeds, and publish leaderboards with 95% confidence intervals. "
             "Run `cnlbench VERB --help` for each verb."
         ),
     )
