@@ -65,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-root", default=None, metavar="DIR", help="image folder of a reference-mode build")
     parser.add_argument("--retry-failed", action="store_true", help="re-run runs whose stored row failed")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    sub = parser.add_argument_group("leaderboard submission (written after the sweep; schema in docs/submissions.md)")
+    sub.add_argument("--submission", default=None, metavar="FILE",
+                     help="write the sweep's rows of ONE method as a submission JSON (validate and add it with "
+                          "`cnlbench submit FILE --manifests DATASET_DIR`)")
+    sub.add_argument("--authors", default="", metavar="'A. Author, B. Author'", help="comma-separated author names")
+    sub.add_argument("--code-url", default="", metavar="URL", help="public code of the method (http or https)")
+    sub.add_argument("--paper-url", default=None, metavar="URL", help="paper of the method")
+    sub.add_argument("--method-version", default="1", metavar="V", help="version of the method's implementation (default 1)")
 
 
 def _seeds(text: str) -> int | list[int]:
@@ -139,4 +147,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"  failed: {r['method']} {r['config']} seed {r['seed']}: {r['error'].splitlines()[0]}", file=sys.stderr)
     print("\ntest accuracy (%) at the epoch of best NOISY-validation accuracy, mean ± 95% t half-width over seeds:")
     print(summary_table(rows))
+    if args.submission:
+        write_submission(rows, args)
     return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def write_submission(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Write the sweep's rows as a validated submission file (atomically)."""
+    import json
+    from pathlib import Path
+
+    from cnlbench.board.submission import make_submission
+    from cnlbench.errors import SubmissionError
+    from cnlbench.manifest.atomic import atomic_write_bytes
+
+    methods = sorted({r["method"] for r in rows})
+    if len(methods) != 1:
+        raise SubmissionError(f"--submission covers one method; this sweep ran {methods}: run `cnlbench eval` "
+                              "with a single --methods entry (the results store keeps the other runs)")
+    meta = {"method": methods[0], "method_version": args.method_version,
+            "authors": [a.strip() for a in args.authors.split(",") if a.strip()],
+            "code_url": args.code_url, "paper_url": args.paper_url}
+    sub = make_submission(rows, meta)
+    path = Path(args.submission)
+    atomic_write_bytes(path, (json.dumps(sub, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
+    print(f"\nwrote submission {path} ({len(sub['runs'])} runs of {methods[0]}); check and add it with:\n"
+          f"  cnlbench submit {path} --manifests {args.dataset}")
