@@ -58,5 +58,11 @@ def run(args: argparse.Namespace) -> int:
         validate_dataset(report.out)
     print(f"built {report.name} (seed {report.seed}) in {report.out}")
     print(report.table())
+    from cnlbench.manifest.build import MISSING_IMAGES_FILE
+
+    missing = report.out / MISSING_IMAGES_FILE
+    if missing.is_file():
+        n = sum(1 for line in missing.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#"))
+        print(f"{n} images named by the recipe are missing on disk: listed in {missing}")
     print(f'load with: datasets.load_dataset("{report.out}", "{report.default_config}")')
     return 0

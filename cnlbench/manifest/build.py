@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -269,6 +269,21 @@ def _default_config(plans: list[ConfigPlan]) -> str:
     return plans[0].name
 
 
+#: Written into a build folder when a family reports images absent on disk (CNWL dead URLs).
+MISSING_IMAGES_FILE = "missing-images.txt"
+
+
+def _missing_images(plans: Sequence[ConfigPlan]) -> list[tuple[str, str, str]]:
+    """(config, split, image name) of every image a family reported missing, sorted."""
+    out = set()
+    for plan in plans:
+        for split, sp in plan.splits.items():
+            for key in ("missing_images", "missing_pool_images"):
+                for name in sp.noise.get(key) or plan.spec.get(key) or ():
+                    out.add((plan.name, split, str(name)))
+    return sorted(out)
+
+
 def build_from_recipe(
     recipe: str | Path | Mapping[str, Any] | Recipe, out: str | Path, *, seed: int | None = None, progress: bool = False
 ) -> BuildReport:
@@ -356,6 +371,11 @@ def build_from_recipe(
                         fp,
                     )
                 )
+            missing = _missing_images(plans)
+            if missing:
+                (tmp / MISSING_IMAGES_FILE).write_text(
+                    "# images the recipe names that are absent on disk: config<TAB>split<TAB>image\n"
+                    + "".join(f"{c}\t{sp}\t{name}\n" for c, sp, name in missing), encoding="utf-8")
             record = {
                 "build_format": BUILD_FORMAT,
                 "cnlbench_version": __version__,

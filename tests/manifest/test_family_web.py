@@ -151,6 +151,8 @@ def test_missing_pool_images(tmp_path):
     sp = open_dataset(r.out).split("web-80", "train")
     assert sorted(sp.metadata["noise"]["missing_pool_images"]) == sorted(f"img/{g.name}" for g in gone)
     assert not {g.stem for g in gone} & set(sp.ids.tolist())
+    listed = (r.out / "missing-images.txt").read_text()
+    assert all(f"img/{g.name}" in listed for g in gone)
 
 
 @pytest.mark.parametrize(
@@ -236,6 +238,9 @@ def test_import_missing_images(tmp_path, policy):
     assert sp.metadata["realised_rate"] == pytest.approx((sl.is_web.sum() - 3) / (len(sl) - 3))
     record = json.loads((r.out / "cnlbench-build.json").read_text())
     assert record["configs"]["web-40"]["noise_spec"]["missing_count"] == 3
+    # and a plain list a user can act on: config, split, image name per line
+    listed = [ln.split("\t") for ln in (r.out / "missing-images.txt").read_text().splitlines() if not ln.startswith("#")]
+    assert {name for cfg, split, name in listed if cfg == "web-40"} == {f"{g}.png" for g in gone}
 
 
 def test_import_needs_a_release(tmp_path):
