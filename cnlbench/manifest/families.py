@@ -329,22 +329,26 @@ def synthetic_family(ctx: FamilyContext) -> list[ConfigPlan]:
         per_split[split] = noise.noise_levels(
             clean.labels, fam, list(ctx.levels), ctx.split_rng(split), nested=ctx.nested, mode=ctx.mode
         )
-    plans = []
-    for level in ctx.levels:
-        splits = {}
-        for split in NOISY_SPLITS:
-            clean, res = ctx.splits[split], per_split[split][level]
-            splits[split] = SplitPlan(
-                ids=clean.ids,
-                label=res.noisy_labels,
-                clean_label=clean.labels,
-                is_noisy=res.is_noisy,
-                noise_source=np.where(res.is_noisy, "synthetic", "none"),
-                images=clean.images,
-                noise=res.to_metadata(),
-            )
-        plans.append(ConfigPlan(ctx.config_name(level), ctx.kind, level, splits, ctx.nested, spec, fam(level)))
-    return plans
+    return [
+        ConfigPlan(ctx.config_name(level), ctx.kind, level,
+                   {split: label_noise_split(ctx.splits[split], per_split[split][level]) for split in NOISY_SPLITS},
+                   ctx.nested, spec, fam(level))
+        for level in ctx.levels
+    ]
+
+
+def label_noise_split(clean: SplitData, res: Any) -> SplitPlan:
+    """The split plan of label noise on a clean split: same rows and images, ``res``'s labels
+    (a ``cnlbench.noise.NoiseResult``), flipped rows marked ``synthetic``."""
+    return SplitPlan(
+        ids=clean.ids,
+        label=res.noisy_labels,
+        clean_label=clean.labels,
+        is_noisy=res.is_noisy,
+        noise_source=np.where(res.is_noisy, "synthetic", "none"),
+        images=clean.images,
+        noise=res.to_metadata(),
+    )
 
 
 for _name in (*MAKE_FAMILY_NAMES, "matrix", "pairs"):

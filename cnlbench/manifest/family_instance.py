@@ -40,7 +40,7 @@ from cnlbench.manifest.families import (
     NOISY_SPLITS,
     ConfigPlan,
     FamilyContext,
-    SplitPlan,
+    label_noise_split,
     register_family,
 )
 from cnlbench.sources.base import SplitData
@@ -70,14 +70,7 @@ def decode_features(split: SplitData) -> np.ndarray:
 
 def _plan(ctx: FamilyContext, level: float, results: dict[str, Any], nested: bool,
           spec: dict[str, Any]) -> ConfigPlan:
-    splits = {}
-    for split in NOISY_SPLITS:
-        clean, res = ctx.splits[split], results[split]
-        splits[split] = SplitPlan(
-            ids=clean.ids, label=res.noisy_labels, clean_label=clean.labels, is_noisy=res.is_noisy,
-            noise_source=np.where(res.is_noisy, "synthetic", "none"), images=clean.images,
-            noise=res.to_metadata(),
-        )
+    splits = {split: label_noise_split(ctx.splits[split], results[split]) for split in NOISY_SPLITS}
     return ConfigPlan(ctx.config_name(level), ctx.kind, level, splits, nested, spec, None)
 
 
