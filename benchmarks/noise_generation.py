@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_md:
         body = (
             "## Noise generation\n\n"
-            f"Measured {args.date} on the development machine ({args.machine}, shared with other jobs, "
+            f"Measured {args.date} on the development machine ({args.machine}, "
             "one thread: `OMP_NUM_THREADS=1`), all generators side by side in one process on the same "
             "shuffled, balanced labels; symmetric noise at the ten default levels.\n\n"
             "Command: `OMP_NUM_THREADS=1 python benchmarks/noise_generation.py --write-md BENCHMARKS.md`\n\n"
