@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -51,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from cnlbench.manifest import build_from_recipe, open_dataset
 
     out = Path(args.out)
+    progress = sys.stderr.isatty()  # bars on a terminal; plain logs elsewhere (CI, files)
     t0 = time.perf_counter()
-    report = build_from_recipe(args.recipe, out / "digits", progress=True)
+    report = build_from_recipe(args.recipe, out / "digits", progress=progress)
     print(f"built {report.name} into {report.out} ({time.perf_counter() - t0:.1f} s)\n")
     print(report.table())
     if args.skip_sweep:
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
           f"= {len(methods) * len(configs) * args.seeds} runs on {args.device}, {args.jobs} at a time")
     t1 = time.perf_counter()
     res = run_sweep(out / "digits", methods, configs, args.seeds, out / "results", jobs=args.jobs,
-                    epochs=args.epochs, device=args.device, progress=True)
+                    epochs=args.epochs, device=args.device, progress=progress)
     print(f"sweep: {res.written} runs now, {res.skipped} already done, {len(res.failed)} failed "
           f"({time.perf_counter() - t1:.1f} s)\n")
     tables = build_tables(read_results([out / "results"]), "test_acc_best_val")
