@@ -75,7 +75,8 @@ class RayBackend:
         if gpus_per_run < 0:
             raise HarnessError(f"gpus per run {gpus_per_run!r} must be >= 0 (a fraction shares a GPU)")
         self.address, self.gpus_per_run = address, gpus_per_run
-        self.num_cpus = num_cpus or min(2, os.cpu_count() or 1)
+        # a local instance gets every core (Ray limits each task's threads to its num_cpus=1)
+        self.num_cpus = num_cpus or (os.cpu_count() or 1)
 
     def map(self, specs: Iterable[RunSpec], fn: RunFn = run_one) -> Iterator[dict[str, Any]]:
         import ray
@@ -85,6 +86,8 @@ class RayBackend:
             if self.address:
                 ray.init(address=self.address, log_to_driver=False)
             else:
+                # offline-friendly: no usage-stats reporting unless the user asked for it
+                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
             started = True
