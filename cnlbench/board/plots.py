@@ -58,6 +58,9 @@ def _save(fig: Any, path: Any) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
 def method_colours(labels: Iterable[str]) -> dict[str, Any]:
     """A fixed colour per method label (sorted labels over the tab10/tab20 cycle)."""
     from matplotlib import colormaps
@@ -65,6 +68,24 @@ def method_colours(labels: Iterable[str]) -> dict[str, Any]:
     names = sorted(set(labels))
     cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
     return {n: cmap(i % cmap.N) for i, n in enumerate(names)}
+
+
+def _linestyle(colours: Mapping[str, Any], label: str) -> str:
+    """Past the colour cycle (20), methods that share a colour get another line style."""
+    names = sorted(colours)
+    i = names.index(label) if label in colours else 0
+    cycle = 10 if len(names) <= 10 else 20
+    return _LINESTYLES[(i // cycle) % len(_LINESTYLES)]
+
+
+def _legend_below(fig: Any, handles: Sequence[Any], labels: Sequence[str], width_in: float) -> None:
+    """One legend under the axes, in as many columns as fit the figure width, growing the
+    figure's height with the rows it needs (so many methods never squash the axes)."""
+    ncols = max(1, min(len(labels), int(width_in // 1.9)))
+    rows = math.ceil(len(labels) / ncols)
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w, h + 0.22 * rows + 0.3)
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=7, frameon=False)
 
 
 def _level_columns(table: BoardTable) -> list[Column]:
@@ -80,13 +101,15 @@ def _draw_levels(ax: Any, table: BoardTable, colours: Mapping[str, Any], ylabel:
             continue
         x = np.array([p[0] for p in pts])
         y = np.array([100 * p[1].mean for p in pts])
-        lo = np.array([100 * p[1].interval.low for p in pts])
-        hi = np.array([100 * p[1].interval.high for p in pts])
+        # every plotted metric is a fraction: a t band past 0% or 100% is clipped to the range
+        lo = np.clip(np.array([100 * p[1].interval.low for p in pts]), 0.0, 100.0)
+        hi = np.clip(np.array([100 * p[1].interval.high for p in pts]), 0.0, 100.0)
         colour = colours.get(row.label)
-        ax.plot(x, y, marker="o", ms=4, lw=1.6, color=colour, label=row.label)
+        ax.plot(x, y, marker="o", ms=3.5, lw=1.4, color=colour, ls=_linestyle(colours, row.label), label=row.label)
         ok = np.isfinite(lo) & np.isfinite(hi)
-        if ok.any():
-            ax.fill_between(x, np.where(ok, lo, y), np.where(ok, hi, y), color=colour, alpha=0.18, lw=0)
+        if ok.any():  # bands fade as methods crowd the axes
+            alpha = 0.18 if len(table.rows) <= 8 else 0.06
+            ax.fill_between(x, np.where(ok, lo, y), np.where(ok, hi, y), color=colour, alpha=alpha, lw=0)
         drew = True
     ax.set_xlabel("noise level (%)")
     ax.set_ylabel(ylabel)
@@ -102,7 +125,10 @@ def plot_metric_vs_level(table: BoardTable, path: Any, ylabel: str,
     fig, (ax,) = _figure()
     if not _draw_levels(ax, table, colours, ylabel):
         return False
-    ax.legend(fontsize=8, loc="best")
+    if len(table.rows) <= 8:
+        ax.legend(fontsize=8, loc="best")
+    else:
+        _legend_below(fig, *ax.get_legend_handles_labels(), width_in=6.4)
     _save(fig, path)
     return True
 
@@ -122,7 +148,10 @@ def plot_synthetic_vs_web(synthetic: BoardTable, web: BoardTable, path: Any, yla
             if lab not in handles:
                 handles[lab] = h
                 labels.append(lab)
-    right.legend([handles[lab] for lab in labels], labels, fontsize=8, loc="best")
+    if len(labels) <= 8:
+        right.legend([handles[lab] for lab in labels], labels, fontsize=8, loc="best")
+    else:
+        _legend_below(fig, [handles[lab] for lab in labels], labels, width_in=10.4)
     fig.suptitle(f"{synthetic.dataset}: synthetic ({synthetic.noise_kind}) vs web ({web.noise_kind}) noise")
     _save(fig, path)
     return True
@@ -167,6 +196,26 @@ def _mean_curve(curves: list[list[float]]) -> np.ndarray:
         return np.nanmean(arr, axis=0)
 
 
+#: Methods drawn in the memorisation figure when none are named (two lines each).
+MEMORISATION_DEFAULT_METHODS = 6
+
+
+def _memorisation_default(per_method: Mapping[str, list[tuple[list[float], list[float]]]]) -> list[str]:
+    """CE (the reference) plus the methods with the widest final gap between train accuracy on
+    the clean subset and on the noisy subset (against its given labels): those that learn the
+    clean examples yet resist memorising the wrong labels, the contrast the figure is for. Up to
+    :data:`MEMORISATION_DEFAULT_METHODS`; ties by name."""
+    def gap(m: str) -> float:
+        c = _mean_curve([c for c, _ in per_method[m]])
+        n = _mean_curve([n for _, n in per_method[m]])
+        ok = np.isfinite(c) & np.isfinite(n)
+        return float(c[ok][-1] - n[ok][-1]) if ok.any() else -math.inf
+
+    chosen = ["ce"] if "ce" in per_method else []
+    rest = sorted((m for m in per_method if m != "ce"), key=lambda m: (-gap(m), m))
+    return chosen + rest[: MEMORISATION_DEFAULT_METHODS - len(chosen)]
+
+
 def plot_memorisation(rows: Iterable[Mapping[str, Any]], dataset: str, noise_kind: str, level: float,
                       methods: Sequence[str] | None, path: Any,
                       colours: Mapping[str, Any] | None = None) -> bool:
@@ -190,7 +239,11 @@ def plot_memorisation(rows: Iterable[Mapping[str, Any]], dataset: str, noise_kin
             per_method.setdefault(r["method"], []).append(parsed)
     if not per_method:
         return False
-    colours = colours or method_colours(per_method)
+    if methods is None and len(per_method) > MEMORISATION_DEFAULT_METHODS:
+        per_method = {m: per_method[m] for m in _memorisation_default(per_method)}
+    chosen = [colours.get(m) for m in per_method] if colours else []
+    if not colours or len({repr(c) for c in chosen}) < len(chosen):
+        colours = method_colours(per_method)  # line pairs need distinct colours within this figure
     fig, (ax,) = _figure()
     for method in sorted(per_method):
         runs = per_method[method]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 from board_fixtures import toy_rows
@@ -83,3 +84,38 @@ def test_parse_curves_reads_what_the_harness_writes(repo_root):
     clean, noisy = parsed
     assert len(clean) == len(noisy) == row["epochs"]
     assert all(0.0 <= v <= 1.0 for v in clean + noisy)
+
+
+def test_memorisation_default_keeps_ce_and_the_widest_clean_noisy_gaps():
+    from cnlbench.board.plots import MEMORISATION_DEFAULT_METHODS, _memorisation_default
+
+    runs = {f"m{i}": [([0.9, 0.9], [0.1, 0.1 * i])] for i in range(10)}  # gap shrinks with i
+    runs["ce"] = [([0.9, 0.95], [0.5, 0.9])]  # memorises: smallest gap, kept as the reference
+    chosen = _memorisation_default(runs)
+    assert chosen[0] == "ce" and len(chosen) == MEMORISATION_DEFAULT_METHODS
+    assert chosen[1:] == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_many_methods_get_a_legend_below_that_does_not_squash_the_axes(tmp_path):
+    """27 methods (the full zoo): the figure grows instead of collapsing the axes."""
+    import io
+
+    from PIL import Image
+
+    rows = []
+    for m in range(27):
+        for lvl in (0.0, 0.4, 0.8):
+            for seed in range(3):
+                rows.append(normalise_row({"dataset": "toy", "config": f"sym-{round(lvl * 100):02d}",
+                                           "method": f"method-{m:02d}", "seed": seed,
+                                           "test_acc_best_val": 0.9 - 0.3 * lvl - 0.01 * m + 0.01 * seed}))
+    from cnlbench.board.table import build_tables
+
+    table = build_tables(rows, reps=10)[0]
+    from cnlbench.board.plots import plot_metric_vs_level
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied" would fail the test
+        assert plot_metric_vs_level(table, tmp_path / "many.png", "acc")
+    w, h = Image.open(io.BytesIO((tmp_path / "many.png").read_bytes())).size
+    assert h > 4.2 * 110  # taller than the default figure: room for the legend rows
