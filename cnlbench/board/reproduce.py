@@ -23,14 +23,13 @@ metrics under ``curves["extra_metrics"]["structured_test"]``).
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 

@@ -44,10 +44,8 @@ its cost).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import math
 import threading
 import time
 import traceback

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 
 from cnlbench.errors import NoiseSpecError
 from cnlbench.noise.matrices import validate_labels, validate_num_classes
