@@ -37,3 +37,15 @@ class HarnessError(CnlbenchError):
 
 class SubmissionError(CnlbenchError):
     """A leaderboard submission failed validation; the message names the field."""
+
+
+class StoreLockedError(HarnessError):
+    """Another live process is writing into the same results store; the message names it."""
+
+
+class DamagedPartError(HarnessError):
+    """Part files of a results store cannot be read; the message names each file and the fix."""
+
+
+class DeviceError(HarnessError):
+    """A requested training device is unknown or not present on this machine."""
