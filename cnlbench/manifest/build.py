@@ -86,22 +86,31 @@ class BuildReport:
 # Clean splits
 
 
-def carve_validation(train: SplitData, fraction: float) -> tuple[SplitData, SplitData]:
-    """Split ``train`` into (train, validation), stratified, by a fixed rule (no RNG).
+def validation_mask(ids: np.ndarray, strata: np.ndarray, fraction: float) -> np.ndarray:
+    """(N,) bool: the rows a fixed rule (no RNG) holds out for validation.
 
-    Per class ``c`` with ``n_c`` examples, ``round(fraction * n_c)`` examples go to validation
-    (at least one when ``n_c >= 2``, never all): those whose ``sha256(id)`` sort first. Row
-    order within each output keeps the source order. Same ids -> same split on any machine.
+    Per stratum (e.g. class) with ``n`` rows, ``round(fraction * n)`` rows (halves up) go to
+    validation (at least one when ``n >= 2``, never all): those whose ``sha256(id)`` sort first.
+    Same ids -> same rows on any machine.
     """
-    keys = np.array([hashlib.sha256(str(i).encode()).hexdigest() for i in train.ids])
-    is_val = np.zeros(len(train), dtype=bool)
-    for c in np.unique(train.labels):
-        where = np.flatnonzero(train.labels == c)
+    keys = np.array([hashlib.sha256(str(i).encode()).hexdigest() for i in ids])
+    strata = np.asarray(strata)
+    is_val = np.zeros(len(keys), dtype=bool)
+    for c in np.unique(strata):
+        where = np.flatnonzero(strata == c)
         n = len(where)
         k = int(np.floor(fraction * n + 0.5))
         k = min(max(k, 1 if n >= 2 else 0), n - 1)
         if k > 0:
             is_val[where[np.argsort(keys[where], kind="stable")[:k]]] = True
+    return is_val
+
+
+def carve_validation(train: SplitData, fraction: float) -> tuple[SplitData, SplitData]:
+    """Split ``train`` into (train, validation), stratified, by a fixed rule (no RNG):
+    :func:`validation_mask` per class. Row order within each output keeps the source order.
+    """
+    is_val = validation_mask(train.ids, train.labels, fraction)
 
     def take(mask: np.ndarray) -> SplitData:
         idx = np.flatnonzero(mask)
