@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from cnlbench.errors import HarnessError
+from cnlbench.errors import DeviceError, HarnessError
 
 SPLITS = ("train", "validation", "test")
 #: How many decoded image tensors a process keeps (each is one split of one dataset).
@@ -114,16 +114,29 @@ class TaskData:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``. A device this machine does not have
+    (``cuda`` without a GPU, ``cuda:7`` with one GPU, ``mps`` off Apple silicon) or that the
+    harness does not train on is a :class:`~cnlbench.errors.DeviceError` naming it."""
     name = str(device)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise HarnessError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu or auto")
     try:
-        return torch.device(name)
+        dev = torch.device(name)
     except RuntimeError:
-        raise HarnessError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+        raise DeviceError(f"unknown device {name[:60]!r}; use --device auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise DeviceError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu or auto")
+        if dev.index is not None and dev.index >= n:
+            raise DeviceError(f"device {name!r} requested but this machine has {n} CUDA GPU(s), "
+                              f"cuda:0..cuda:{n - 1}; pass one of those, or --device cuda")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"device {name!r} requested but Apple MPS is not available here; use --device cpu or auto")
+    elif dev.type != "cpu":
+        raise DeviceError(f"device {name!r}: the harness trains on cpu, cuda[:N] or mps; use --device auto, cpu or cuda")
+    return dev
 
 
 def _pixels_key(images: np.ndarray) -> str:
