@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import abc
+import math
 from typing import Sequence
 
 import torch
 
+from cnlbench.errors import HarnessError
 from cnlbench.harness.methods.base import Batch, Method, StepOutput
 
 
@@ -66,3 +68,57 @@ def nearest_key(value: float | None, keys: Sequence[float], fallback: float) -> 
     if value is None:
         return fallback
     return min(sorted(keys), key=lambda k: abs(k - value))
+
+
+#: Epochs without a new best NOISY-validation accuracy after which a network counts as having
+#: learned the clean structure of its data (:class:`CleanStructureWatch`).
+PLATEAU_PATIENCE = 5
+
+
+class CleanStructureWatch:
+    """When has the network learned the clean structure? A schedule point in training progress
+    that means the same in a run of 180 steps as in one of 200,000.
+
+    Rule: after the first epoch at whose end the NOISY-validation accuracy
+    (``hooks.last_validation["acc"]``) has not exceeded its best so far for ``patience``
+    consecutive epochs (a NaN accuracy counts as no improvement). Learning curves under label
+    noise rise while the clean structure is learned, then flatten or fall as the noise is fitted;
+    the burn-ins, warm-ups and prune points of the reference code (e.g. MentorMix's 9% of
+    200,000 steps, truncated GCE's first learning-rate decay) sit at that turn of their runs.
+    ``fixed_epochs`` (an int) replaces the rule: learned from that 0-based epoch on.
+
+    Call :meth:`observe` from ``Method.end_epoch``; :meth:`learned` says whether the epoch about
+    to train comes after the point. :attr:`reached_after` is the epoch whose validation ended it
+    (None while not reached; -1 for ``fixed_epochs=0``).
+    """
+
+    def __init__(self, patience: int = PLATEAU_PATIENCE, fixed_epochs: int | None = None, what: str = "schedule"):
+        if fixed_epochs is not None and (isinstance(fixed_epochs, bool) or int(fixed_epochs) != fixed_epochs
+                                         or fixed_epochs < 0):
+            raise HarnessError(f"{what}: a fixed number of epochs must be an integer >= 0, got {fixed_epochs!r}; "
+                               "or None for 'once the noisy-validation accuracy stops improving'")
+        if isinstance(patience, bool) or int(patience) != patience or patience < 1:
+            raise HarnessError(f"{what}: plateau_patience={patience!r} must be an integer >= 1 (epochs), "
+                               f"e.g. {PLATEAU_PATIENCE}")
+        self.patience = int(patience)
+        self.fixed_epochs = None if fixed_epochs is None else int(fixed_epochs)
+        self.best = -math.inf
+        self.since_best = 0
+        self.reached_after: int | None = None
+        if self.fixed_epochs is not None:
+            self.reached_after = self.fixed_epochs - 1
+
+    def observe(self, epoch: int, val_acc: float) -> None:
+        """Record the NOISY-validation accuracy measured after 0-based ``epoch``."""
+        if self.reached_after is not None:
+            return
+        if val_acc > self.best:  # NaN never improves
+            self.best, self.since_best = float(val_acc), 0
+        else:
+            self.since_best += 1
+        if self.since_best >= self.patience:
+            self.reached_after = int(epoch)
+
+    def learned(self, epoch: int) -> bool:
+        """True when 0-based ``epoch`` starts after the point."""
+        return self.reached_after is not None and epoch > self.reached_after

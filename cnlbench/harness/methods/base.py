@@ -197,6 +197,14 @@ class Method(abc.ABC):
         the noise-detection AUROC; None means the engine uses the final per-example loss."""
         return None
 
+    def label_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(N,) -log of the probability :meth:`class_probabilities` gives ``labels`` (N,) under
+        ``logits`` (N, K + E): the per-example loss behind the default noise score, so a method
+        whose predictions pass through its own layer (e.g. an output BatchNorm) is scored
+        through that layer too."""
+        probs = self.class_probabilities(logits).float()
+        return -torch.log(probs.gather(1, labels.to(probs.device)[:, None]).squeeze(1).clamp_min(1e-12))
+
 
 # --------------------------------------------------------------------------------------------
 # Registry

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import torch
 
 from cnlbench.harness.losses import cross_entropy
+from cnlbench.harness.methods._common import PLATEAU_PATIENCE, CleanStructureWatch
 from cnlbench.harness.methods.base import (
     Batch,
     Method,
@@ -23,12 +24,6 @@ from cnlbench.harness.methods.base import (
 
 #: The reference clamps the abstention probability to at most 1 - 1e-7.
 ABSTAIN_EPS = 1e-7
-
-
-def dac_warmup_epochs(epochs: int, warmup: int | None) -> int:
-    """Warm-up length L: ``warmup`` if given, else min(20, epochs // 4) (the reference uses
-    10-20 epochs of runs of a few hundred; a quarter of the run keeps short runs sensible)."""
-    return min(20, epochs // 4) if warmup is None else int(warmup)
 
 
 def dac_alpha(epoch: int, set_epoch: int, alpha_init: float, alpha_final: float, total_epochs: int) -> float:
@@ -55,7 +50,7 @@ def abstention_metrics(logits: torch.Tensor, targets: torch.Tensor, num_classes:
 class DeepAbstainingClassifier(Method):
     """DAC loss, as the reference computes it.
 
-    * Warm-up (0-based epochs < L): plain CE over the K + 1 outputs; every step updates the
+    * Warm-up (see ``warmup_epochs``): plain CE over the K + 1 outputs; every step updates the
       EWMA (mu = 0.05, started at the first batch) of mean((1 - p_a) CE_K).
     * Abstention phase: batch mean of (1 - p_a) CE(logits[:K], y) - alpha log(1 - p_a), with p_a
       the softmax over K + 1 of the abstain output, clamped <= 1 - 1e-7. The EWMA keeps
@@ -63,8 +58,12 @@ class DeepAbstainingClassifier(Method):
       then alpha rises linearly once per epoch to ``alpha_final`` at the last epoch
       (:func:`dac_alpha`).
 
-    Params: ``warmup_epochs`` (None: min(20, epochs // 4)), ``alpha_final`` (1.0),
-    ``alpha_init_factor`` (64), ``ewma_mu`` (0.05).
+    Params: ``warmup_epochs`` (None: until the network has learned the clean structure,
+    :class:`CleanStructureWatch`; an int: that many epochs), ``plateau_patience`` (5 epochs),
+    ``alpha_final`` (1.0), ``alpha_init_factor`` (64), ``ewma_mu`` (0.05). The reference warms
+    up for 10-20 epochs at learning rate 0.1 (of 200; the rate first decays at 60): long enough
+    for the network to learn the clean structure, so that alpha (from the EWMA of its loss)
+    is set on a trained network. A quarter of a short run is a few dozen steps.
     Evaluation: ``abstain_coverage`` and ``abstain_acc`` (:func:`abstention_metrics`); class
     probabilities = softmax over the K class logits; noise score = abstention probability.
     """
@@ -73,11 +72,13 @@ class DeepAbstainingClassifier(Method):
     extra_outputs = 1
     defaults: ClassVar[dict[str, Any]] = {
         "warmup_epochs": None, "alpha_final": 1.0, "alpha_init_factor": 64.0, "ewma_mu": 0.05,
+        "plateau_patience": PLATEAU_PATIENCE,
     }
 
     def __init__(self, setup: MethodSetup, **params: Any):
         super().__init__(setup, **params)
-        self.warmup = dac_warmup_epochs(setup.epochs, self.params["warmup_epochs"])
+        self.warmup = CleanStructureWatch(self.params["plateau_patience"], self.params["warmup_epochs"],
+                                          what="DAC warmup_epochs")
         self.ewma: torch.Tensor | None = None
         self.alpha_init: torch.Tensor | None = None
         self.alpha_set_epoch = -1
@@ -85,6 +86,10 @@ class DeepAbstainingClassifier(Method):
 
     def begin_stage(self, stage: int, hooks: TrainerHooks) -> None:
         self.stage = stage
+
+    def end_epoch(self, epoch: int, hooks: TrainerHooks) -> None:
+        if self.stage == 0:
+            self.warmup.observe(epoch, hooks.last_validation.get("acc", math.nan))
 
     def _update_ewma(self, value: torch.Tensor) -> None:
         mu = float(self.params["ewma_mu"])
@@ -103,7 +108,7 @@ class DeepAbstainingClassifier(Method):
         logits = logits.float()
         h_c = cross_entropy(logits[:, :k], y)
         p_a = torch.softmax(logits, dim=1)[:, k]
-        if epoch < self.warmup:
+        if not self.warmup.learned(epoch):
             self._update_ewma(((1.0 - p_a) * h_c).mean())
             return cross_entropy(logits, y).mean(), {"dac_ewma": self.ewma}
         p_a = p_a.clamp(max=1.0 - ABSTAIN_EPS)
@@ -153,6 +158,7 @@ class DACProtocol(DeepAbstainingClassifier):
         self.kept_fraction = math.nan
 
     def end_epoch(self, epoch: int, hooks: TrainerHooks) -> None:
+        super().end_epoch(epoch, hooks)
         if self.stage != 0:
             return
         val = hooks.last_validation

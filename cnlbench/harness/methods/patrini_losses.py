@@ -6,8 +6,14 @@ Their code uses 0/1 one-hot targets y and averages over the K classes:
 terms of the K - 1 wrong classes are constants (1, 1/2 and 1/4), so only the labelled class
 carries gradient: unhinged = 1 - f_y / K. Our reading of the paper's one-vs-all form uses
 y_j in {-1, +1}; ``targets="plus-minus"`` selects it, ``"zero-one"`` (default) the code.
-Unhinged is linear and unbounded below, so (following the notes) it is applied to
-batch-normalised logits: each logit column standardised over the batch (no affine parameters).
+
+For the losses it calls bounded (``yes_bound``: unhinged, ramp, sigmoid), the reference model
+ends in a ``BatchNormalization`` layer after the last Dense layer (loss-correction
+``models.py``/``resnet.py``), so f is that layer's output: batch statistics in training, its
+moving statistics at inference. Here that layer is method-owned (:class:`OutputBatchNorm`):
+the loss sees the batch-normalised logits and every evaluation (validation selection, test
+accuracy, calibration, noise scores) goes through :meth:`Method.class_probabilities` with the
+moving statistics. Savage is in the reference's ``yes_softmax`` list: no output layer.
 """
 
 from __future__ import annotations
@@ -31,10 +37,50 @@ def signed_targets(y: torch.Tensor, num_classes: int, kind: str) -> torch.Tensor
     return t if kind == "zero-one" else 2.0 * t - 1.0
 
 
-def batch_normalise(logits: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Standardise each column of (B, K) over the batch (biased variance), as BatchNorm in
-    training mode without affine parameters."""
-    return F.batch_norm(logits.float(), None, None, training=True, eps=eps)
+class OutputBatchNorm:
+    """A BatchNorm over the K class logits, owned by a method (the networks stay unchanged).
+
+    Training (:meth:`train`): each logit column standardised with the batch mean and biased
+    variance, then ``weight * . + bias`` when ``affine``; the moving statistics are updated
+    (``running = (1 - momentum) running + momentum * batch``, unbiased batch variance, as
+    ``torch.nn.BatchNorm1d`` and Keras 2 do). Evaluation (:meth:`eval`): the moving statistics.
+    Keras's defaults are ``momentum=0.99`` in its convention (0.01 here), ``epsilon=1e-3``,
+    learnable scale and offset.
+    """
+
+    def __init__(self, num_classes: int, device: torch.device, momentum: float, eps: float, affine: bool):
+        if not 0.0 < momentum <= 1.0:
+            raise HarnessError(f"output BatchNorm momentum={momentum!r} must lie in (0, 1] (PyTorch convention, "
+                               "weight of the new batch; e.g. 0.1)")
+        if not eps > 0.0:
+            raise HarnessError(f"output BatchNorm eps={eps!r} must be > 0 (Keras uses 1e-3)")
+        self.momentum, self.eps = float(momentum), float(eps)
+        self.running_mean = torch.zeros(num_classes, dtype=torch.float32, device=device)
+        self.running_var = torch.ones(num_classes, dtype=torch.float32, device=device)
+        self.weight: torch.nn.Parameter | None = None
+        self.bias: torch.nn.Parameter | None = None
+        if affine:
+            self.weight = torch.nn.Parameter(torch.ones(num_classes, dtype=torch.float32, device=device))
+            self.bias = torch.nn.Parameter(torch.zeros(num_classes, dtype=torch.float32, device=device))
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """The learnable scale and offset (none without ``affine``)."""
+        return [p for p in (self.weight, self.bias) if p is not None]
+
+    def train(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, K) batch-normalised logits with batch statistics; updates the moving ones.
+        Needs B >= 2."""
+        if logits.shape[0] < 2:
+            raise HarnessError(f"the output BatchNorm needs a batch of at least 2 examples, got {logits.shape[0]}; "
+                               "raise --batch-size")
+        return F.batch_norm(logits.float(), self.running_mean, self.running_var, self.weight, self.bias,
+                            training=True, momentum=self.momentum, eps=self.eps)
+
+    @torch.no_grad()
+    def eval(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, K) logits normalised with the moving statistics (no update)."""
+        return F.batch_norm(logits.float(), self.running_mean, self.running_var, self.weight, self.bias,
+                            training=False, eps=self.eps)
 
 
 class _PatriniLoss(SingleNetworkLoss):
@@ -49,27 +95,65 @@ class _PatriniLoss(SingleNetworkLoss):
         return signed_targets(y, self.setup.num_classes, self.params["targets"])
 
 
+class _BoundedPatriniLoss(_PatriniLoss):
+    """A loss of the reference's ``yes_bound`` list: applied to the output of a method-owned
+    :class:`OutputBatchNorm` on the K class logits.
+
+    Params beyond ``targets``: ``bn_momentum`` (0.1, PyTorch convention), ``bn_eps`` (1e-3,
+    Keras), ``bn_affine`` (True, Keras's learnable scale and offset; they join network 0's
+    optimiser through :meth:`extra_parameters`). Keras's momentum (0.99 in its convention,
+    0.01 here) averages over about 100 steps: 5% of an epoch of the reference's MNIST runs
+    (1,875 steps an epoch, 40 epochs), but many epochs of a run of a few hundred steps, where
+    the moving statistics would describe a network several epochs old at every evaluation.
+    0.1 (about 10 steps) keeps them as current, relative to training, as the reference's are.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {
+        **_PatriniLoss.defaults, "bn_momentum": 0.1, "bn_eps": 1e-3, "bn_affine": True,
+    }
+
+    def __init__(self, setup: MethodSetup, **params: Any):
+        super().__init__(setup, **params)
+        p = self.params
+        self.output_bn = OutputBatchNorm(setup.num_classes, setup.device, float(p["bn_momentum"]),
+                                         float(p["bn_eps"]), bool(p["bn_affine"]))
+
+    def extra_parameters(self) -> list[torch.nn.Parameter]:
+        return self.output_bn.parameters()
+
+    def bounded_loss(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of the BatchNorm outputs ``f`` (B, K) against targets ``t`` (B, K)."""
+        raise NotImplementedError
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:
+        f = self.output_bn.train(logits[:, : self.setup.num_classes])
+        return self.bounded_loss(f, self.targets(y))
+
+    def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Softmax of the output BatchNorm's inference output (moving statistics)."""
+        return torch.softmax(self.output_bn.eval(logits[:, : self.setup.num_classes]), dim=1)
+
+
 @register_method
-class Unhinged(_PatriniLoss):
-    """Batch mean of mean_j (1 - y_j f_j), f = batch-normalised logits (zero-one: 1 - f_y / K).
-    Needs a batch of at least 2 examples."""
+class Unhinged(_BoundedPatriniLoss):
+    """Batch mean of mean_j (1 - y_j f_j), f = the output BatchNorm's output
+    (zero-one: 1 - f_y / K). Needs a batch of at least 2 examples."""
 
     name = "unhinged"
 
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:
-        f = batch_normalise(logits[:, : self.setup.num_classes])
-        return (1.0 - self.targets(y) * f).mean()
+    def bounded_loss(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return (1.0 - t * f).mean()
 
 
 @register_method
-class SigmoidLoss(_PatriniLoss):
-    """Batch mean of mean_j sigmoid(-y_j f_j) on the raw logits f (beta = 1 as the code)."""
+class SigmoidLoss(_BoundedPatriniLoss):
+    """Batch mean of mean_j sigmoid(-y_j f_j) (beta = 1 as the code), f = the output
+    BatchNorm's output."""
 
     name = "sigmoid"
 
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:
-        f = logits[:, : self.setup.num_classes].float()
-        return torch.sigmoid(-self.targets(y) * f).mean()
+    def bounded_loss(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(-t * f).mean()
 
 
 @register_method

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnlbench.harness.methods.dac import abstention_metrics, dac_alpha, dac_warmup_epochs
+from cnlbench.harness.methods.dac import abstention_metrics, dac_alpha
 from methods_testlib import FakeHooks, loss_of, make_method, np_softmax, random_case
 
 
@@ -19,11 +19,17 @@ def _parts(z, y, k):
     return h_c, p_a
 
 
-def test_warmup_length_scales_with_the_run():
-    assert dac_warmup_epochs(200, None) == 20
-    assert dac_warmup_epochs(40, None) == 10
-    assert dac_warmup_epochs(3, None) == 0
-    assert dac_warmup_epochs(40, 5) == 5
+def test_warmup_ends_once_the_noisy_validation_accuracy_stops_improving():
+    m = make_method("dac", k=4, epochs=60, plateau_patience=2)
+    hooks = FakeHooks()
+    for epoch, acc in enumerate([0.3, 0.5, 0.7, 0.69, 0.72, 0.71, 0.70]):
+        assert not m.warmup.learned(epoch)
+        hooks.val = {"acc": acc, "abstain_acc": 0.0}
+        m.end_epoch(epoch, hooks)
+    # the best (0.72, epoch 4) was not beaten at epochs 5 and 6: abstention from epoch 7
+    assert m.warmup.reached_after == 6 and m.warmup.learned(7)
+    assert make_method("dac", k=4, warmup_epochs=3).warmup.learned(3)
+    assert not make_method("dac", k=4, warmup_epochs=3).warmup.learned(2)
 
 
 @pytest.mark.parametrize("total,set_epoch,a0", [(10, 2, 0.01), (100, 20, 0.5), (5, 4, 0.2)])

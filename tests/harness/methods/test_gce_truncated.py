@@ -5,23 +5,32 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnlbench.harness.methods.gce import truncation_refresh_epochs
+from cnlbench.harness.methods.gce import truncation_refresh_due
 from methods_testlib import FakeHooks, loss_of, make_method, np_softmax, random_case
 
 
 @pytest.mark.parametrize("epochs,start,every,expected", [
     (120, 40, 10, [40, 50, 60, 70, 80, 90, 100, 110]),
     (30, 10, 10, [10, 20]),
-    (5, 1, 2, [1, 3]),
-    (3, 5, 10, []),
+    (9, 1, 2, [1, 3, 5, 7]),
+    (30, 8, 0, [8]),
+    (30, None, 10, []),
 ])
 def test_refresh_schedule(epochs, start, every, expected):
-    assert truncation_refresh_epochs(epochs, start, every) == expected
+    assert [e for e in range(epochs) if truncation_refresh_due(e, start, every)] == expected
 
 
-def test_default_start_is_a_third_of_the_run():
-    assert make_method("gce-truncated", epochs=120).start_epoch == 40
-    assert make_method("gce-truncated", epochs=2).start_epoch == 1
+def test_default_start_is_once_the_noisy_validation_accuracy_stops_improving():
+    m = make_method("gce-truncated", epochs=60, plateau_patience=3)
+    hooks = FakeHooks(losses=np.zeros(32))
+    for epoch, acc in enumerate([0.2, 0.6, 0.9, 0.85, 0.88, 0.9]):
+        m.begin_epoch(epoch, hooks)
+        hooks.val = {"acc": acc}
+        m.end_epoch(epoch, hooks)
+    assert m.refreshed_at == [] and m.start_epoch == 6  # 0.9 at epoch 2, not beaten at 3, 4, 5
+    m.begin_epoch(6, hooks)
+    assert m.refreshed_at == [6]
+    assert make_method("gce-truncated", start_epoch=40).start_epoch == 40
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -8,7 +8,7 @@ import torch
 
 from cnlbench.harness.methods.mentormix import mentormix_lambdas, mentormix_settings
 from cnlbench.harness.methods.mentornet import ThresholdMentor
-from methods_testlib import identity_net, make_batch, make_method, np_softmax, random_case
+from methods_testlib import FakeHooks, identity_net, make_batch, make_method, np_softmax, random_case
 
 
 def _ce(z, y):
@@ -66,7 +66,7 @@ def test_mentornet_loss_is_whole_batch_mean(seed):
     ce = _ce(z, y)
     thr = 0.5 * np.percentile(ce, 70, method="nearest")
     v = (ce <= thr).astype(float)
-    m = make_method("mentornet", k=4, burn_in=0.0)
+    m = make_method("mentornet", k=4, burn_in_epochs=0)
     out = m.training_step(make_batch(torch.tensor(z, dtype=torch.float32), y), [identity_net])
     assert float(out.loss) == pytest.approx(np.sum(v * ce) / len(y), rel=1e-5)
     np.testing.assert_array_equal(out.scores.numpy(), 1 - v)
@@ -74,12 +74,12 @@ def test_mentornet_loss_is_whole_batch_mean(seed):
 
 def test_mentornet_burn_in_and_noise_scores():
     z, y = random_case(0, b=4, k=4)
-    m = make_method("mentornet", k=4, n=6, burn_in=0.5)
+    m = make_method("mentornet", k=4, n=6, burn_in_epochs=1)
     x = torch.tensor(z, dtype=torch.float32)
-    out = m.training_step(make_batch(x, y, step=0, total_steps=10, index=np.array([0, 1, 2, 3])), [identity_net])
+    out = m.training_step(make_batch(x, y, epoch=0, index=np.array([0, 1, 2, 3])), [identity_net])
     assert float(out.loss) == pytest.approx(np.mean(_ce(z, y)), rel=1e-5)  # v = 1 in burn-in
     m.begin_epoch(1, None)  # new epoch: the score window restarts
-    out = m.training_step(make_batch(x, y, step=6, total_steps=10, index=np.array([0, 1, 2, 3])), [identity_net])
+    out = m.training_step(make_batch(x, y, epoch=1, index=np.array([0, 1, 2, 3])), [identity_net])
     scores = m.noise_scores(None).numpy()
     np.testing.assert_array_equal(scores[:4], out.scores.numpy())
     assert scores[4] == pytest.approx(out.scores.numpy().mean())  # unseen -> mean of the seen
@@ -90,12 +90,20 @@ def test_mentornet_burn_in_and_noise_scores():
     (10, 0.2, (2.0, 0.8, False)), (10, 0.4, (8.0, 0.6, False)), (10, 0.6, (8.0, 0.6, True)),
     (10, 0.8, (4.0, 0.2, True)), (100, 0.2, (2.0, 0.7, False)), (100, 0.4, (8.0, 0.5, False)),
     (100, 0.6, (4.0, 0.3, True)), (100, 0.8, (8.0, 0.1, True)), (10, 0.55, (8.0, 0.6, True)),
-    (10, None, (2.0, 0.8, False)), (10, 0.0, (2.0, 0.8, False)),
+    # unknown level: the reference script's flag defaults
+    (10, None, (8.0, 0.7, True)),
+    # below the lowest published row: its alpha / second reweight, gamma_p raised by the missing noise
+    (10, 0.0, (2.0, 1.0, False)), (10, 0.1, (2.0, 0.9, False)), (100, 0.0, (2.0, 0.9, False)),
 ])
 def test_mentormix_per_level_table(k, level, expected):
-    assert mentormix_settings(k, level) == expected
+    for got in (mentormix_settings(k, level), _mentormix_resolved(k, level)):
+        assert got[0] == expected[0] and got[2] is expected[2]
+        assert got[1] == pytest.approx(expected[1])
+
+
+def _mentormix_resolved(k, level):
     m = make_method("mentormix", k=k, noise_level=level)
-    assert (m.alpha, m.gamma_p, m.second_reweight) == expected
+    return m.alpha, m.gamma_p, m.second_reweight
 
 
 def test_mentormix_explicit_params_override_table():
@@ -115,7 +123,8 @@ def test_mentormix_lambdas():
 def test_mentormix_step_matches_hand_computation(second):
     b, k, seed = 8, 4, 5
     z, y = random_case(seed, b=b, k=k)
-    m = make_method("mentormix", k=k, seed=seed, alpha=2.0, gamma_p=0.5, second_reweight=second, burn_in=0.0)
+    m = make_method("mentormix", k=k, seed=seed, alpha=2.0, gamma_p=0.5, second_reweight=second,
+                    burn_in_epochs=0)
     out = m.training_step(make_batch(torch.tensor(z, dtype=torch.float32), y), [identity_net])
     ce = _ce(z, y)
     thr = 0.5 * np.percentile(ce, 50, method="nearest")
@@ -135,6 +144,36 @@ def test_mentormix_step_matches_hand_computation(second):
 
 
 @pytest.mark.parametrize("name", ["mentornet", "mentormix"])
-def test_mentor_burn_in_defaults_to_the_reference(name):
-    """The reference runs every setting with --burn_in_epoch=10, in percent of training."""
-    assert make_method(name, k=10, noise_level=0.4).params["burn_in"] == 0.1
+def test_mentor_burn_in_lasts_until_the_noisy_validation_accuracy_stops_improving(name):
+    """The reference's burn-in (9% of 200,000 steps, ~46 CIFAR epochs) ends on a network that has
+    learned the clean structure: here, once the noisy-validation accuracy has not improved for
+    ``plateau_patience`` epochs."""
+    m = make_method(name, k=4, noise_level=0.4, plateau_patience=2)
+    hooks = FakeHooks()
+    z, y = random_case(1, b=8, k=4)
+    x = torch.tensor(z, dtype=torch.float32)
+    for epoch, acc in enumerate([0.2, 0.5, 0.6, 0.55, 0.58]):
+        out = m.training_step(make_batch(x, y, epoch=epoch), [identity_net])
+        assert float(out.stats["kept"]) == 1.0  # burn-in: every example weighs 1
+        hooks.val = {"acc": acc}
+        m.end_epoch(epoch, hooks)
+    assert m.burn_in.reached_after == 4 and m.burn_in.learned(5)
+
+
+@pytest.mark.parametrize("level,percentile", [(0.0, 1.0), (0.2, 0.8), (0.4, 0.6), (0.8, 0.2), (None, 0.7)])
+def test_mentornet_percentile_follows_the_expected_noise(level, percentile):
+    m = make_method("mentornet", k=10, noise_level=level)
+    assert m.percentile == pytest.approx(percentile) and m.mentor.percentile == pytest.approx(percentile)
+    assert make_method("mentornet", k=10, noise_level=0.4, percentile=0.5).percentile == 0.5
+
+
+def test_mentornet_keeps_every_example_at_zero_noise_after_the_burn_in():
+    m = make_method("mentornet", k=4, noise_level=0.0, burn_in_epochs=0)
+    kept = []
+    for seed in range(5):
+        z, y = random_case(seed, b=16, k=4)
+        out = m.training_step(make_batch(torch.tensor(z, dtype=torch.float32), y), [identity_net])
+        kept.append(float(out.stats["kept"]))
+    # percentile 1: the threshold is the EMA (from 0) of the batch maximum, so only examples above
+    # it are dropped (half the batch at the very first step, which the burn-in normally covers)
+    assert np.mean(kept[1:]) > 0.9

@@ -10,7 +10,8 @@ EXPECTED = {
     "ce", "ce-wd", "ce-dropout", "label-smoothing", "confidence-penalty", "bootstrap-soft",
     "bootstrap-hard", "gce", "gce-truncated", "mae", "sce", "forward", "backward", "forward-that",
     "backward-that", "s-model", "mixup", "mentornet", "mentormix", "dac", "dac-protocol",
-    "proselflc", "derivative-manipulation", "coteaching", "unhinged", "sigmoid", "savage",
+    "proselflc", "proselflc-detached", "derivative-manipulation", "coteaching", "unhinged", "sigmoid",
+    "savage",
 }
 
 

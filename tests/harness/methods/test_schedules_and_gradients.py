@@ -21,31 +21,7 @@ def test_proselflc_global_trust(step, total):
     assert global_trust(30, 100, 6.0, 0.3) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("seed,k,step", [(0, 4, 0), (1, 10, 40), (2, 3, 49)])
-def test_proselflc_loss(seed, k, step):
-    z, y = random_case(seed, k=k)
-    p = np_softmax(z)
-    g = 1 / (1 + math.exp(-6 * (step / 50 - 0.3)))
-    h = -((p + 1e-12) * np.log(p + 1e-12)).sum(1)
-    eps = (g * (1 - h / math.log(k)))[:, None]
-    t = (1 - eps) * np.eye(k)[y] + eps * p
-    expected = (t * -np.log(p + 1e-6)).sum() / len(y)
-    assert loss_of(make_method("proselflc", k=k), z, y, step=step, total_steps=50) == pytest.approx(expected, rel=1e-5)
-
-
-def test_proselflc_target_carries_no_gradient():
-    z, y = random_case(4, k=4)
-    x = torch.tensor(z, dtype=torch.float64, requires_grad=True)
-    make_method("proselflc", k=4).training_step(make_batch(x, y, step=40, total_steps=50), [identity_net]).loss.backward()
-    p = np_softmax(z)
-    g = 1 / (1 + math.exp(-6 * (40 / 50 - 0.3)))
-    h = -((p + 1e-12) * np.log(p + 1e-12)).sum(1)
-    eps = (g * (1 - h / math.log(4)))[:, None]
-    t = (1 - eps) * np.eye(4)[y] + eps * p
-    # d/dz of sum_j t_j * -log(p_j + 1e-6) with t constant, over N
-    r = p / (p + 1e-6)
-    grad = -(t * r) + p * (t * r).sum(1, keepdims=True)
-    np.testing.assert_allclose(x.grad.numpy(), grad / len(y), rtol=1e-4, atol=1e-7)  # float32 inside
+# loss and gradient of proselflc / proselflc-detached: test_reference_departures.py
 
 
 # -- derivative manipulation ---------------------------------------------------------------------
