@@ -49,3 +49,12 @@ class DamagedPartError(HarnessError):
 
 class DeviceError(HarnessError):
     """A requested training device is unknown or not present on this machine."""
+
+
+class UnreadableResultsError(CnlbenchError):
+    """A results file cannot be read (truncated, corrupt, not Parquet/CSV); ``path`` and
+    ``reason`` say which and why."""
+
+    def __init__(self, message: str, path: str = "", reason: str = ""):
+        super().__init__(message)
+        self.path, self.reason = path, reason
