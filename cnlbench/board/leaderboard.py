@@ -20,12 +20,14 @@ from cnlbench.board._io import atomic_write_text, slugify
 from cnlbench.board.grid import Page
 from cnlbench.board.html import render_html
 from cnlbench.board.markdown import METRIC_NAMES, render_markdown
-from cnlbench.board.plots import method_colours, plot_memorisation, plot_metric_vs_level, plot_synthetic_vs_web
+from cnlbench.board.plots import method_styles, plot_memorisation, plot_metric_vs_level, plot_synthetic_vs_web
+from cnlbench.board.protocol import protocol_flags
 from cnlbench.board.results import read_results
 from cnlbench.board.submission import load_accepted
 from cnlbench.board.table import BoardTable, build_tables
 
-__all__ = ["WEB_KINDS", "SYNTHETIC_KINDS", "LeaderboardOutput", "write_leaderboard", "tables_json"]
+__all__ = ["WEB_KINDS", "SYNTHETIC_KINDS", "KIND_NOTES", "LeaderboardOutput", "write_leaderboard", "tables_json",
+           "provenance", "kind_notes", "table_flags"]
 
 WEB_KINDS = ("web", "red")
 SYNTHETIC_KINDS = ("sym", "blue", "symmetric")
@@ -38,6 +40,121 @@ class LeaderboardOutput:
     tables: list[BoardTable] = field(default_factory=list)
     skipped_submissions: list[str] = field(default_factory=list)
     n_rows: int = 0
+    #: Part files of the results stores that could not be read ("PATH: why"), left out.
+    unreadable_results: list[str] = field(default_factory=list)
+
+
+#: What each noise kind is, in words, shown above its summary table. Keys: ``(dataset prefix,
+#: kind)`` first (``""`` matches every dataset). Honest about simulated sources.
+KIND_NOTES: dict[tuple[str, str], str] = {
+    ("digits", "web"): "**Simulated web pool**: the digits have no real web images, so `web-*` replaces "
+                       "clean examples with look-alike glyphs drawn with a font and labelled by simulated "
+                       "raters (`cnlbench/sources/digits_web.py`), built like CNWL's red noise. It is a "
+                       "stand-in for web noise, not web noise.",
+    ("digits", "blue"): "Symmetric noise to a random incorrect class on the digits' CNWL-format splits.",
+    ("", "web"): "Web (red) noise: clean examples replaced by retrieved web images whose content is not the "
+                 "labelled class (CNWL construction).",
+    ("", "red"): "Web (red) noise: clean examples replaced by retrieved web images whose content is not the "
+                 "labelled class (CNWL construction).",
+    ("", "sym"): "Symmetric noise: at level p, exactly p of the examples of each class are flipped, uniformly to "
+                 "the other classes.",
+    ("", "asym"): "Asymmetric noise: the level is the flip probability WITHIN the flipped classes (e.g. CIFAR-10's "
+                  "truck->automobile, bird->airplane, deer->horse, cat<->dog), so the overall realised rate is lower "
+                  "(half the level on CIFAR-10); at levels above 50% a flipped class holds more wrong than right "
+                  "labels.",
+}
+
+
+def kind_notes(tables: Sequence[BoardTable]) -> dict[str, list[tuple[str, str]]]:
+    """``dataset -> [(kind, note)]`` from :data:`KIND_NOTES` for the tables' (dataset, kind)s."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for t in tables:
+        note = next((n for (ds, kind), n in KIND_NOTES.items()
+                     if kind == t.noise_kind and ds and t.dataset.startswith(ds)), None)
+        note = note or KIND_NOTES.get(("", t.noise_kind))
+        if note:
+            out.setdefault(t.dataset, []).append((t.noise_kind, note))
+    return out
+
+
+def table_flags(rows: Sequence[Mapping[str, Any]], tables: Sequence[BoardTable],
+                baseline: str) -> dict[tuple[str, str], dict[str, str]]:
+    """Protocol flags (:func:`cnlbench.board.protocol.protocol_flags`) per (dataset, kind)."""
+    out = {}
+    for t in tables:
+        mine = [r for r in rows if r.get("dataset") == t.dataset and r.get("noise_kind") == t.noise_kind]
+        out[(t.dataset, t.noise_kind)] = protocol_flags(mine, baseline=baseline, metric="test_acc_best_val")
+    return out
+
+
+def _counted(values: Sequence[Any]) -> str:
+    counts: dict[str, int] = {}
+    for v in values:
+        key = str(v) if v not in (None, "") else "not recorded"
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{k} ({n:,} runs)" for k, n in sorted(counts.items()))
+
+
+_TRAIN_KEYS = (("batch_size", "batch"), ("lr", "lr"), ("schedule", "schedule"), ("momentum", "momentum"),
+               ("weight_decay", "weight decay"), ("warmup_epochs", "warm-up epochs"))
+
+
+def _training(rows: Sequence[Mapping[str, Any]]) -> str:
+    configs = set()
+    for r in rows:
+        try:
+            cfg = json.loads(r.get("train_config") or "{}")
+        except ValueError:
+            cfg = {}
+        configs.add(", ".join(f"{label} {cfg[k]}" for k, label in _TRAIN_KEYS if k in cfg) or "not recorded")
+    return "; ".join(sorted(configs)) if len(configs) <= 3 else f"{len(configs)} different training settings"
+
+
+def _tuning(rows: Sequence[Mapping[str, Any]]) -> str:
+    tuned: dict[str, set[str]] = {}
+    for r in rows:
+        params = r.get("method_params") or "{}"
+        if params.strip() not in ("", "{}"):
+            tuned.setdefault(r["method"], set()).add(params)
+    if not tuned:
+        return "none: every method at its documented defaults (docs/methods.md), no per-method search"
+    parts = [f"{m}: {' or '.join(sorted(p))}" for m, p in sorted(tuned.items())]
+    return "settings other than the defaults: " + "; ".join(parts)
+
+
+def provenance(rows: Sequence[Mapping[str, Any]], sources: Sequence[str | Path], *, commit: str = "",
+               date: str = "", reps: int = stats.DEFAULT_REPS, seed: int = 0) -> list[tuple[str, str]]:
+    """``(label, value)`` lines: where the board's numbers come from, read from the results rows
+    (model, epochs, seeds, training and tuning settings, device, version) plus ``commit`` and
+    ``date`` (given by the caller; ``"not recorded"`` when empty)."""
+    if not rows:
+        return [("Results", "none yet")]
+    ok = [r for r in rows if r.get("status", "ok") == "ok"]
+    per_cell: dict[tuple, set] = {}
+    for r in ok:
+        per_cell.setdefault((r["dataset"], r["config"], r["method"], r.get("model")), set()).add(r.get("seed"))
+    counts = sorted({len(s) for s in per_cell.values()}) or [0]
+    seeds = sorted({r.get("seed") for r in ok if r.get("seed") is not None})
+    seeds_text = (f"{counts[0]} per cell" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} per cell") + \
+        (f" (seeds {', '.join(map(str, seeds[:10]))}{', ...' if len(seeds) > 10 else ''})" if seeds else "")
+    if counts and counts[0] < 3:
+        seeds_text += " ⚠ fewer than 3 seeds: intervals are wide or missing"
+    return [
+        ("Results", f"{len(rows):,} runs ({len(rows) - len(ok):,} failed) from "
+                    + ", ".join(f"`{Path(s).as_posix()}`" for s in sources)),
+        ("Model", _counted([r.get("model") for r in ok])),
+        ("Epochs", _counted([r.get("epochs") for r in ok])),
+        ("Seeds", seeds_text),
+        ("Training", _training(ok)),
+        ("Tuning", _tuning(ok)),
+        ("Device", _counted([r.get("device") for r in ok])),
+        ("cnlbench version", _counted([r.get("cnlbench_version") for r in ok])),
+        ("Commit", commit or "not recorded (pass --commit)"),
+        ("Date", date or "not recorded (pass --date)"),
+        ("Bootstrap", f"{reps:,} resamples, seed {seed}"),
+    ]
 
 
 def _ylabel(metric: str) -> str:
@@ -96,46 +213,65 @@ def write_leaderboard(
     curve_methods: Sequence[str] | None = None,
     curve_level: float | None = None,
     plots: bool = True,
+    commit: str = "",
+    date: str = "",
 ) -> LeaderboardOutput:
     """Render the leaderboard for ``results`` (results-store folders or .parquet/.csv files) into ``out``.
 
     ``submissions_dir`` defaults to ``out/submissions``; its valid submissions join the tables,
     marked as submitted. ``curve_methods``/``curve_level`` choose the memorisation figure
-    (default: every method with curves, the level nearest 40%). Returns the files written.
+    (default: every method with curves, the level nearest 40%). ``commit``/``date`` go into the
+    provenance block (the rest of it is read from the rows). Returns the files written.
     """
     out = Path(out)
-    rows = read_results(results) if results else []
+    unreadable: list[str] = []
+    rows = read_results(results, unreadable=unreadable) if results else []
     sub_dir = Path(submissions_dir) if submissions_dir is not None else out / "submissions"
     sub_rows, skipped = load_accepted(sub_dir)
     tables = build_tables(rows + sub_rows, metric, baseline=baseline, seed=seed, reps=reps, n_test=n_test)
-    res = LeaderboardOutput(out, tables=tables, skipped_submissions=skipped, n_rows=len(rows))
+    res = LeaderboardOutput(out, tables=tables, skipped_submissions=skipped, n_rows=len(rows),
+                            unreadable_results=unreadable)
     plot_refs: dict[tuple[str, str], list[tuple[str, str]]] = {}
     dataset_refs: dict[str, list[tuple[str, str]]] = {}
     if plots:
         _write_plots(rows, tables, out, metric, baseline, seed, curve_methods, curve_level, plot_refs, dataset_refs, res)
     page = Page(tables, metric, reps, seed, baseline.upper() if baseline.lower() == "ce" else baseline,
-                plot_refs, dataset_refs)
+                plot_refs, dataset_refs, flags=table_flags(rows, tables, baseline),
+                provenance=provenance(rows, list(results), commit=commit, date=date, reps=reps, seed=seed),
+                kind_notes=kind_notes(tables))
     md = render_markdown(page)
     if skipped:
         md += "\n" + "\n".join(f"- Skipped invalid submission {s}" for s in skipped) + "\n"
+    if unreadable:
+        md += "\n" + "\n".join(f"- Skipped unreadable results part {Path(u.split(': ', 1)[0]).name}" for u in unreadable) + "\n"
     res.files.append(atomic_write_text(out / "README.md", md))
     res.files.append(atomic_write_text(out / "index.html", render_html(page)))
     payload = tables_json(tables) | {"metric": metric, "metric_description": METRIC_NAMES.get(metric, metric),
-                                     "bootstrap": {"reps": reps, "seed": seed}}
+                                     "bootstrap": {"reps": reps, "seed": seed},
+                                     "protocol_flags": {f"{ds}/{kind}": dict(sorted(f.items()))
+                                                        for (ds, kind), f in page.flags.items()},
+                                     "provenance": dict(page.provenance)}
     res.files.append(atomic_write_text(out / "leaderboard.json",
                                        json.dumps(payload, indent=1, sort_keys=True, allow_nan=False) + "\n"))
     return res
 
 
+def _written(res: LeaderboardOutput, path: Path) -> None:
+    from cnlbench.board.plots import svg_path
+
+    res.files += [path, svg_path(path)]
+
+
 def _write_plots(rows, tables, out, metric, baseline, seed, curve_methods, curve_level,
                  plot_refs, dataset_refs, res) -> None:
-    colours = method_colours(r.label for t in tables for r in t.rows)
+    styles = method_styles((r.label for t in tables for r in t.rows), baseline)
     for t in tables:
         rel = f"plots/{_stem(t.dataset, t.noise_kind, metric)}.png"
-        if plot_metric_vs_level(t, out / rel, _ylabel(metric), colours):
+        if plot_metric_vs_level(t, out / rel, _ylabel(metric), styles):
             plot_refs.setdefault((t.dataset, t.noise_kind), []).append(
-                (f"{t.dataset}, {t.noise_kind} noise: {metric} against level (95% t bands over seeds)", rel))
-            res.files.append(out / rel)
+                (f"{t.dataset}, {t.noise_kind} noise: {metric} against level, one panel per method family with "
+                 f"{t.baseline or baseline} in each (95% t bands over seeds)", rel))
+            _written(res, out / rel)
     by_ds: dict[str, dict[str, BoardTable]] = {}
     for t in tables:
         by_ds.setdefault(t.dataset, {})[t.noise_kind] = t
@@ -144,24 +280,25 @@ def _write_plots(rows, tables, out, metric, baseline, seed, curve_methods, curve
         syn = next((kinds[k] for k in SYNTHETIC_KINDS if k in kinds), None)
         if web is not None and syn is not None:
             rel = f"plots/{_stem(ds, 'synthetic-vs-web', metric)}.png"
-            if plot_synthetic_vs_web(syn, web, out / rel, _ylabel(metric), colours):
-                dataset_refs.setdefault(ds, []).append((f"{ds}: synthetic beside web noise (shared y axis)", rel))
-                res.files.append(out / rel)
+            if plot_synthetic_vs_web(syn, web, out / rel, _ylabel(metric), styles):
+                dataset_refs.setdefault(ds, []).append(
+                    (f"{ds}: synthetic beside web noise, one row per method family (shared y axis)", rel))
+                _written(res, out / rel)
     if not rows:
         return
     for t in build_tables(rows, "auroc_noise", baseline=baseline, seed=seed, reps=1):
         rel = f"plots/{_stem(t.dataset, t.noise_kind, 'auroc')}.png"
-        if plot_metric_vs_level(t, out / rel, _ylabel("auroc_noise"), colours):
+        if plot_metric_vs_level(t, out / rel, _ylabel("auroc_noise"), styles):
             plot_refs.setdefault((t.dataset, t.noise_kind), []).append(
                 (f"{t.dataset}, {t.noise_kind} noise: noise-detection AUROC against level", rel))
-            res.files.append(out / rel)
+            _written(res, out / rel)
     for t in tables:
         level = _curve_level(rows, t.dataset, t.noise_kind, curve_level)
         if level is None:
             continue
         rel = f"plots/{_stem(t.dataset, t.noise_kind, 'memorisation', f'{round(100 * level):02d}')}.png"
-        if plot_memorisation(rows, t.dataset, t.noise_kind, level, curve_methods, out / rel, colours):
+        if plot_memorisation(rows, t.dataset, t.noise_kind, level, curve_methods, out / rel, styles):
             plot_refs.setdefault((t.dataset, t.noise_kind), []).append(
-                (f"{t.dataset}, {t.noise_kind} noise at {100 * level:g}%: train accuracy on the clean and "
-                 "noisy subsets over epochs", rel))
-            res.files.append(out / rel)
+                (f"{t.dataset}, {t.noise_kind} noise at {100 * level:g}%: train accuracy on the clean (solid) and "
+                 "noisy (dashed) subsets over epochs", rel))
+            _written(res, out / rel)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from cnlbench.board.grid import Grid, Page, table_grid, table_notes
+from typing import Mapping, Sequence
+
+from cnlbench.board.grid import Grid, Page, RowMeta, summary_grid, table_grid, table_notes
+from cnlbench.board.protocol import CONVERGENCE_GAP
 from cnlbench.board.table import BoardTable
 
-__all__ = ["METRIC_NAMES", "methodology", "render_table", "render_markdown"]
+__all__ = ["METRIC_NAMES", "SUMMARY_NOTE", "methodology", "provenance_lines", "render_summary", "render_table",
+           "render_markdown"]
+
+SUMMARY_NOTE = (
+    "**Summary tables** come first: rank by the mean over levels (with its stratified-bootstrap 95% "
+    "interval over seeds), the paired difference to {base} and P(better than {base}). "
+    f"**Protocol**: a method more than {100 * CONVERGENCE_GAP:g} points below {{base}} at 0% noise did not "
+    "converge under this protocol; it is greyed with its reason and not ranked, as is a method that does "
+    "not cover every level. Each method links to its paper and code; the per-level tables follow."
+)
 
 METRIC_NAMES = {
     "test_acc_best_val": "clean test accuracy at the epoch of best noisy-validation accuracy",
@@ -23,18 +35,50 @@ def _esc(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _md_grid(grid: Grid) -> str:
+def _method_md(text: str, meta: RowMeta | None) -> str:
+    out = _esc(text)
+    if meta is not None and meta.paper:
+        out = f"[{out}]({meta.paper})"
+    if meta is not None and meta.code:
+        out += f" ([code]({meta.code}))"
+    if meta is not None and meta.baseline:
+        out = f"**{out}**"
+    return out
+
+
+def _md_grid(grid: Grid, links: bool = False) -> str:
+    """A Markdown table; ``links``: method names linked to paper and code, the baseline in bold
+    (summaries only: in the per-level tables bold marks the best value)."""
+    left = {"method", "family", "protocol", "rank"}
     lines = ["| " + " | ".join(_esc(h) for h in grid.headers) + " |"]
-    lines.append("|" + "|".join([":---"] + ["---:"] * (len(grid.headers) - 1)) + "|")
-    for row in grid.rows:
-        cells = [f"**{_esc(c.text)}**" if c.bold else _esc(c.text) for c in row]
+    lines.append("|" + "|".join(":---" if k in left else "---:" for k in grid.keys) + "|")
+    for i, row in enumerate(grid.rows):
+        meta = grid.meta[i] if i < len(grid.meta) else None
+        cells = [_method_md(c.text, meta) if k == "method" and links else (f"**{_esc(c.text)}**" if c.bold else _esc(c.text))
+                 for k, c in zip(grid.keys, row)]
+        if links and meta is not None and meta.flag:  # flagged summary rows in italics (greyed in the HTML)
+            cells = [f"_{c}_" if k not in ("method", "rank") and c and c != "—" else c for k, c in zip(grid.keys, cells)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def render_table(table: BoardTable) -> str:
-    """One table with its footnotes, under a ``###`` heading."""
-    out = [f"### {table.dataset} — {table.noise_kind} noise", "", _md_grid(table_grid(table)), ""]
+def render_summary(table: BoardTable, flags: Mapping[str, str] | None = None, kind_note: str = "") -> str:
+    """The summary table of ``table`` under a ``###`` heading (see :func:`summary_grid`)."""
+    out = [f"### {table.dataset} — {table.noise_kind} noise: summary", ""]
+    if kind_note:
+        out += [kind_note, ""]
+    out += [_md_grid(summary_grid(table, flags), links=True), ""]
+    return "\n".join(out)
+
+
+def provenance_lines(page: Page) -> Sequence[tuple[str, str]]:
+    """The page's provenance as ``(label, value)`` lines (empty when none was recorded)."""
+    return list(page.provenance)
+
+
+def render_table(table: BoardTable, flags: Mapping[str, str] | None = None) -> str:
+    """One per-level table with its footnotes, under a ``###`` heading."""
+    out = [f"### {table.dataset} — {table.noise_kind} noise: every level", "", _md_grid(table_grid(table, flags)), ""]
     out += [f"- {n}" for n in table_notes(table)]
     return "\n".join(out).rstrip() + "\n"
 
@@ -63,16 +107,26 @@ def methodology(metric: str, reps: int, seed: int, baseline: str) -> str:
 
 
 def render_markdown(page: Page) -> str:
-    """The whole README: title, methodology, then per dataset the tables and figures."""
-    out = [f"# {page.title}", "", methodology(page.metric, page.reps, page.seed, page.baseline), ""]
+    """The whole README: title, provenance, per dataset the summaries, then the per-level tables
+    and figures, then the methodology."""
+    out = [f"# {page.title}", ""]
+    prov = provenance_lines(page)
+    if prov:
+        out += [f"- **{k}:** {v}" for k, v in prov] + [""]
+    out += [SUMMARY_NOTE.format(base=page.baseline), ""]
     if not page.tables:
         out += ["_No finished runs yet._", ""]
     for ds in dict.fromkeys(t.dataset for t in page.tables):
+        tables = [t for t in page.tables if t.dataset == ds]
+        notes = dict(page.kind_notes.get(ds, ()))
         out += [f"## {ds}", ""]
-        for t in (t for t in page.tables if t.dataset == ds):
-            out.append(render_table(t))
+        for t in tables:
+            out.append(render_summary(t, page.table_flags(t), notes.get(t.noise_kind, "")))
+        for t in tables:
+            out.append(render_table(t, page.table_flags(t)))
             for caption, path in page.plots.get((t.dataset, t.noise_kind), ()):
                 out += [f"![{caption}]({path})", ""]
         for caption, path in page.dataset_plots.get(ds, ()):
             out += [f"![{caption}]({path})", ""]
+    out += ["## Methodology", "", methodology(page.metric, page.reps, page.seed, page.baseline), ""]
     return "\n".join(out).rstrip() + "\n"

@@ -1,12 +1,16 @@
-"""Leaderboard figures (matplotlib, Agg, PNG, byte-for-byte deterministic).
+"""Leaderboard figures (matplotlib, Agg; PNG at 150 dpi plus SVG, byte-for-byte deterministic).
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects with an Agg canvas, never through
-``pyplot``, so no global figure state is touched. PNGs are written without a software or date
-stamp, atomically. Each method keeps one colour across every figure of a run.
+``pyplot``, so no global figure state is touched. Files are written without a software or date
+stamp, atomically. Each method keeps one colour and marker in every figure
+(:func:`method_styles`: fixed per built-in method, CE always black); line style is never used
+to tell methods apart (dashed means "noisy subset" in the memorisation figure only).
 
-- :func:`plot_metric_vs_level`: metric against noise level, mean with its 95% t band per method.
-- :func:`plot_synthetic_vs_web`: the CNWL figure, synthetic and web noise side by side,
-  shared y axis.
+- :func:`plot_metric_vs_level`: metric against noise level as small multiples, one panel per
+  method family with CE in each, mean with a light 95% t band per method; a single-level table
+  is drawn as points with error bars.
+- :func:`plot_synthetic_vs_web`: the CNWL figure, synthetic and web noise side by side, one row
+  per family, shared y axis.
 - :func:`plot_memorisation`: training accuracy on the clean and the noisy subsets over epochs
   (from the ``curves`` JSON column), mean over seeds, for chosen methods at one level.
 """
@@ -16,18 +20,29 @@ from __future__ import annotations
 import io
 import json
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from cnlbench.board._io import atomic_write_bytes
-from cnlbench.board.table import BoardTable, Column
+from cnlbench.board.references import FAMILIES, METHOD_INFO, method_info
+from cnlbench.board.table import BoardTable, Column, MethodRow
 from cnlbench.harness.store import CURVE_TRAIN_CLEAN, CURVE_TRAIN_NOISY_GIVEN
 
 __all__ = [
     "CLEAN_CURVE_KEYS",
     "NOISY_CURVE_KEYS",
+    "DPI",
+    "Style",
+    "BASELINE_STYLE",
+    "method_styles",
     "method_colours",
+    "svg_path",
+    "figure_metric_vs_level",
+    "figure_synthetic_vs_web",
+    "figure_memorisation",
     "plot_metric_vs_level",
     "plot_synthetic_vs_web",
     "plot_memorisation",
@@ -39,122 +54,225 @@ __all__ = [
 CLEAN_CURVE_KEYS = (CURVE_TRAIN_CLEAN,)
 NOISY_CURVE_KEYS = (CURVE_TRAIN_NOISY_GIVEN,)
 
-_DPI = 110
+#: PNG resolution; an SVG is written beside every PNG.
+DPI = 150
+#: Small multiples: panels per row, and at most this many methods (plus the baseline) per panel.
+PANEL_COLUMNS = 3
+PANEL_METHODS = 9
 
 
-def _figure(ncols: int = 1, width: float = 6.4, height: float = 4.2, sharey: bool = False):
+def _figure(nrows: int = 1, ncols: int = 1, width: float = 6.4, height: float = 4.2, sharey: bool = False):
+    """A figure of ``nrows x ncols`` panels, each ``width x height`` inches; flat list of axes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, ncols, sharey=sharey, squeeze=False)[0]
-    return fig, list(axes)
+    axes = fig.subplots(nrows, ncols, sharey=sharey, squeeze=False)
+    return fig, [ax for row in axes for ax in row]
+
+
+def svg_path(path: Any) -> Path:
+    """The SVG written beside the PNG ``path``."""
+    return Path(path).with_suffix(".svg")
 
 
 def _save(fig: Any, path: Any) -> None:
+    """``path`` (PNG, :data:`DPI`) and the SVG beside it, both without dates or software
+    stamps (SVG element ids from a fixed hash salt), so the same figure gives the same bytes."""
+    from matplotlib import rc_context
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     atomic_write_bytes(path, buf.getvalue())
+    buf = io.BytesIO()
+    with rc_context({"svg.hashsalt": "cnlbench", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    atomic_write_bytes(svg_path(path), buf.getvalue())
 
 
-_LINESTYLES = ("-", "--", ":", "-.")
+@dataclass(frozen=True)
+class Style:
+    """How one method is drawn in every figure: colour, marker and line width."""
+
+    colour: str
+    marker: str
+    linewidth: float = 1.4
 
 
-def method_colours(labels: Iterable[str]) -> dict[str, Any]:
-    """A fixed colour per method label (sorted labels over the tab10/tab20 cycle)."""
-    from matplotlib import colormaps
-
-    names = sorted(set(labels))
-    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
-    return {n: cmap(i % cmap.N) for i, n in enumerate(names)}
-
-
-def _linestyle(colours: Mapping[str, Any], label: str) -> str:
-    """Past the colour cycle (20), methods that share a colour get another line style."""
-    names = sorted(colours)
-    i = names.index(label) if label in colours else 0
-    cycle = 10 if len(names) <= 10 else 20
-    return _LINESTYLES[(i // cycle) % len(_LINESTYLES)]
+#: The baseline is black, solid and a little heavier in every figure.
+BASELINE_STYLE = Style("#000000", "o", 2.0)
+# Within a family, members take these colours in docs order (tab10 without its grey); families
+# differ by marker, so (colour, marker) is unique across the whole zoo and distinct inside a panel.
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
+_FAMILY_MARKERS = {"baseline": "o", "regularisation": "s", "robust loss": "^", "loss correction": "D",
+                   "sample selection": "v", "other": "P"}
+_OTHER_MARKERS = ("P", "X", "*", "h", "<", ">")
 
 
-def _legend_below(fig: Any, handles: Sequence[Any], labels: Sequence[str], width_in: float) -> None:
-    """One legend under the axes, in as many columns as fit the figure width, growing the
-    figure's height with the rows it needs (so many methods never squash the axes)."""
-    ncols = max(1, min(len(labels), int(width_in // 1.9)))
-    rows = math.ceil(len(labels) / ncols)
-    w, h = fig.get_size_inches()
-    fig.set_size_inches(w, h + 0.22 * rows + 0.3)
-    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=7, frameon=False)
+def _family_members() -> dict[str, list[str]]:
+    members: dict[str, list[str]] = {}
+    for name, info in METHOD_INFO.items():
+        if name != "ce":
+            members.setdefault(info.family, []).append(name)
+    return members
+
+
+def method_styles(labels: Iterable[str], baseline: str = "ce") -> dict[str, Style]:
+    """A fixed :class:`Style` per method label, the same in every figure.
+
+    Built-in methods (:data:`cnlbench.board.references.METHOD_INFO`) have a style of their own
+    that does not depend on which other methods are drawn: family -> marker, position in the
+    family -> colour; ``baseline`` is always :data:`BASELINE_STYLE`. Other labels (a user's
+    methods, submissions, versions) take the remaining (colour, marker) pairs in sorted order.
+    """
+    members = _family_members()
+    styles: dict[str, Style] = {}
+    used = set()
+    others = []
+    for label in sorted(set(labels)):
+        if label.lower() == baseline.lower():
+            styles[label] = BASELINE_STYLE
+            continue
+        info = METHOD_INFO.get(label)
+        if info is None:
+            others.append(label)
+            continue
+        i = members[info.family].index(label)
+        styles[label] = Style(_PALETTE[i % len(_PALETTE)], _FAMILY_MARKERS[info.family])
+        used.add((styles[label].colour, styles[label].marker))
+    free = [(c, m) for m in _OTHER_MARKERS for c in _PALETTE if (c, m) not in used]
+    for i, label in enumerate(others):
+        colour, marker = free[i % len(free)]
+        styles[label] = Style(colour, marker)
+    return styles
+
+
+def method_colours(labels: Iterable[str]) -> dict[str, str]:
+    """The colour of each label's :func:`method_styles` entry."""
+    return {k: v.colour for k, v in method_styles(labels).items()}
 
 
 def _level_columns(table: BoardTable) -> list[Column]:
     return [c for c in table.columns if math.isfinite(c.level)]
 
 
-def _draw_levels(ax: Any, table: BoardTable, colours: Mapping[str, Any], ylabel: str) -> bool:
-    cols = _level_columns(table)
+def _panels(table_rows: Sequence[MethodRow], baseline: str | None) -> list[tuple[str, list[MethodRow]]]:
+    """Small multiples: one panel per method family present (in :data:`FAMILIES` order), the
+    baseline row drawn in every panel; the baseline's own family panel holds its other members."""
+    base = [r for r in table_rows if baseline is not None and r.label == baseline]
+    fams: dict[str, list[MethodRow]] = {}
+    for r in table_rows:
+        if r in base:
+            continue
+        fams.setdefault(method_info(r.method).family if not r.submitted else "other", []).append(r)
+    order = sorted(fams, key=lambda f: FAMILIES.index(f) if f in FAMILIES else len(FAMILIES))
+    if not order:
+        return [("baseline", base)] if base else []
+    panels = []
+    for f in order:  # a crowded family (many methods of a user's own) is split: legible panels
+        chunks = [fams[f][i:i + PANEL_METHODS] for i in range(0, len(fams[f]), PANEL_METHODS)]
+        for k, chunk in enumerate(chunks):
+            panels.append((f if len(chunks) == 1 else f"{f} ({k + 1}/{len(chunks)})", base + chunk))
+    return panels
+
+
+def _band(lo: np.ndarray, hi: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    # every plotted metric is a fraction: a t band past 0% or 100% is clipped to the range
+    return np.clip(np.where(ok, lo, y), 0.0, 100.0), np.clip(np.where(ok, hi, y), 0.0, 100.0), ok
+
+
+def _draw_panel(ax: Any, rows: Sequence[MethodRow], cols: list[Column], styles: Mapping[str, Style],
+                ylabel: str, title: str) -> bool:
+    """Mean against level per method with a light 95% t band; with ONE level, points with error
+    bars at categorical positions (a line through one level would be degenerate)."""
     drew = False
-    for row in table.rows:
+    single = len(cols) == 1
+    for i, row in enumerate(rows):
         pts = [(100 * c.level, row.cells[c.config]) for c in cols if c.config in row.cells]
         if not pts:
             continue
-        x = np.array([p[0] for p in pts])
+        st = styles.get(row.label, BASELINE_STYLE)
         y = np.array([100 * p[1].mean for p in pts])
-        # every plotted metric is a fraction: a t band past 0% or 100% is clipped to the range
-        lo = np.clip(np.array([100 * p[1].interval.low for p in pts]), 0.0, 100.0)
-        hi = np.clip(np.array([100 * p[1].interval.high for p in pts]), 0.0, 100.0)
-        colour = colours.get(row.label)
-        ax.plot(x, y, marker="o", ms=3.5, lw=1.4, color=colour, ls=_linestyle(colours, row.label), label=row.label)
-        ok = np.isfinite(lo) & np.isfinite(hi)
-        if ok.any():  # bands fade as methods crowd the axes
-            alpha = 0.18 if len(table.rows) <= 8 else 0.06
-            ax.fill_between(x, np.where(ok, lo, y), np.where(ok, hi, y), color=colour, alpha=alpha, lw=0)
+        lo, hi, ok = _band(np.array([100 * p[1].interval.low for p in pts]),
+                           np.array([100 * p[1].interval.high for p in pts]), y)
+        if single:
+            ax.errorbar([i], y, yerr=[y - lo, hi - y], fmt=st.marker, ms=6, color=st.colour, capsize=4,
+                        lw=st.linewidth, label=row.label)
+        else:
+            x = np.array([p[0] for p in pts])
+            ax.plot(x, y, marker=st.marker, ms=4, lw=st.linewidth, color=st.colour, label=row.label)
+            if ok.any():
+                ax.fill_between(x, lo, hi, color=st.colour, alpha=0.10, lw=0)
         drew = True
-    ax.set_xlabel("noise level (%)")
+    if single:
+        ax.set_xticks(range(len(rows)), [r.label for r in rows], rotation=35, ha="right", fontsize=8)
+        ax.set_xlabel(f"method (noise level {100 * cols[0].level:g}%; error bars: 95% t interval over seeds)")
+    else:
+        ax.set_xlabel("noise level (%)")
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    ax.set_title(f"{table.dataset}: {table.noise_kind} noise")
+    ax.set_title(title, fontsize=10)
+    if drew:
+        ax.legend(fontsize=7, loc="best", framealpha=0.85)
     return drew
 
 
-def plot_metric_vs_level(table: BoardTable, path: Any, ylabel: str,
-                         colours: Mapping[str, Any] | None = None) -> bool:
-    """Mean per method against level with its 95% t band (no band at n=1). False if nothing to draw."""
-    colours = colours or method_colours(r.label for r in table.rows)
-    fig, (ax,) = _figure()
-    if not _draw_levels(ax, table, colours, ylabel):
-        return False
-    if len(table.rows) <= 8:
-        ax.legend(fontsize=8, loc="best")
-    else:
-        _legend_below(fig, *ax.get_legend_handles_labels(), width_in=6.4)
-    _save(fig, path)
-    return True
+def _grid_shape(n: int, max_cols: int = PANEL_COLUMNS) -> tuple[int, int]:
+    ncols = max(1, min(n, max_cols))
+    return math.ceil(n / ncols), ncols
 
 
-def plot_synthetic_vs_web(synthetic: BoardTable, web: BoardTable, path: Any, ylabel: str,
-                          colours: Mapping[str, Any] | None = None) -> bool:
-    """Two panels, synthetic (left) and web (right), shared y axis. False if nothing to draw."""
-    colours = colours or method_colours([r.label for r in synthetic.rows] + [r.label for r in web.rows])
-    fig, (left, right) = _figure(ncols=2, width=5.2, sharey=True)
-    drew = _draw_levels(left, synthetic, colours, ylabel)
-    drew = _draw_levels(right, web, colours, ylabel) or drew
+def figure_metric_vs_level(table: BoardTable, ylabel: str,
+                         styles: Mapping[str, Style] | None = None) -> Any:
+    """Small multiples, one panel per method family with the baseline in each: mean per method
+    against level with its 95% t band (no band at n=1); a single-level table as points with
+    error bars. The Figure, or None if nothing to draw."""
+    styles = styles or method_styles([r.label for r in table.rows], table.baseline or "ce")
+    cols = _level_columns(table)
+    panels = _panels(table.rows, table.baseline)
+    if not cols or not panels:
+        return None
+    nrows, ncols = _grid_shape(len(panels))
+    fig, axes = _figure(nrows, ncols, width=4.6, height=3.4, sharey=True)
+    drew = False
+    for ax, (family, rows) in zip(axes, panels):
+        drew = _draw_panel(ax, rows, cols, styles, ylabel, family) or drew
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
     if not drew:
-        return False
-    handles, labels = {}, []
-    for ax in (left, right):
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in handles:
-                handles[lab] = h
-                labels.append(lab)
-    if len(labels) <= 8:
-        right.legend([handles[lab] for lab in labels], labels, fontsize=8, loc="best")
-    else:
-        _legend_below(fig, [handles[lab] for lab in labels], labels, width_in=10.4)
+        return None
+    fig.suptitle(f"{table.dataset}: {table.noise_kind} noise")
+    return fig
+
+
+def figure_synthetic_vs_web(synthetic: BoardTable, web: BoardTable, ylabel: str,
+                          styles: Mapping[str, Style] | None = None) -> Any:
+    """The CNWL figure as small multiples: one row per method family (baseline in each),
+    synthetic noise left and web noise right, one shared y axis. None if nothing to draw."""
+    styles = styles or method_styles([r.label for r in synthetic.rows] + [r.label for r in web.rows],
+                                     synthetic.baseline or web.baseline or "ce")
+    left_panels = dict(_panels(synthetic.rows, synthetic.baseline))
+    right_panels = dict(_panels(web.rows, web.baseline))
+    families = sorted(set(left_panels) | set(right_panels),
+                      key=lambda f: FAMILIES.index(f) if f in FAMILIES else len(FAMILIES))
+    lcols, rcols = _level_columns(synthetic), _level_columns(web)
+    if not families or not (lcols or rcols):
+        return None
+    fig, axes = _figure(len(families), 2, width=4.8, height=3.0, sharey=True)
+    drew = False
+    for i, fam in enumerate(families):
+        if lcols:
+            drew = _draw_panel(axes[2 * i], left_panels.get(fam, []), lcols, styles, ylabel,
+                               f"{fam}: synthetic ({synthetic.noise_kind})") or drew
+        if rcols:
+            drew = _draw_panel(axes[2 * i + 1], right_panels.get(fam, []), rcols, styles, ylabel,
+                               f"{fam}: web ({web.noise_kind})") or drew
+    if not drew:
+        return None
     fig.suptitle(f"{synthetic.dataset}: synthetic ({synthetic.noise_kind}) vs web ({web.noise_kind}) noise")
-    _save(fig, path)
-    return True
+    return fig
 
 
 def _pick(curves: Mapping[str, Any], keys: Sequence[str]) -> list[float] | None:
@@ -216,15 +334,16 @@ def _memorisation_default(per_method: Mapping[str, list[tuple[list[float], list[
     return chosen + rest[: MEMORISATION_DEFAULT_METHODS - len(chosen)]
 
 
-def plot_memorisation(rows: Iterable[Mapping[str, Any]], dataset: str, noise_kind: str, level: float,
-                      methods: Sequence[str] | None, path: Any,
-                      colours: Mapping[str, Any] | None = None) -> bool:
+def figure_memorisation(rows: Iterable[Mapping[str, Any]], dataset: str, noise_kind: str, level: float,
+                      methods: Sequence[str] | None,
+                      styles: Mapping[str, Style] | None = None) -> Any:
     """Train accuracy on the clean (solid) and noisy (dashed) subsets over epochs.
 
     One line pair per method (mean over seeds) for the runs of ``dataset``/``noise_kind`` at
     ``level`` (fraction). ``methods=None`` takes every method with curves. Accuracy on the
-    noisy subset is measured against the noisy labels: rising means memorisation.
-    False (no file) when no run has usable curves.
+    noisy subset is measured against the noisy labels: rising means memorisation. Dashed means
+    "noisy subset" here and nothing else in any figure; colours are :func:`method_styles`'.
+    None when no run has usable curves.
     """
     per_method: dict[str, list[tuple[list[float], list[float]]]] = {}
     for r in rows:
@@ -238,20 +357,19 @@ def plot_memorisation(rows: Iterable[Mapping[str, Any]], dataset: str, noise_kin
         if parsed:
             per_method.setdefault(r["method"], []).append(parsed)
     if not per_method:
-        return False
+        return None
     if methods is None and len(per_method) > MEMORISATION_DEFAULT_METHODS:
         per_method = {m: per_method[m] for m in _memorisation_default(per_method)}
-    chosen = [colours.get(m) for m in per_method] if colours else []
-    if not colours or len({repr(c) for c in chosen}) < len(chosen):
-        colours = method_colours(per_method)  # line pairs need distinct colours within this figure
+    styles = styles or method_styles(per_method)
     fig, (ax,) = _figure()
     for method in sorted(per_method):
         runs = per_method[method]
         clean = 100 * _mean_curve([c for c, _ in runs])
         noisy = 100 * _mean_curve([n for _, n in runs])
-        colour = colours.get(method)
-        ax.plot(np.arange(1, clean.size + 1), clean, color=colour, lw=1.6, label=f"{method}: clean subset")
-        ax.plot(np.arange(1, noisy.size + 1), noisy, color=colour, lw=1.6, ls="--", label=f"{method}: noisy subset")
+        st = styles.get(method) or method_styles([method])[method]
+        ax.plot(np.arange(1, clean.size + 1), clean, color=st.colour, lw=st.linewidth, label=f"{method}: clean subset")
+        ax.plot(np.arange(1, noisy.size + 1), noisy, color=st.colour, lw=st.linewidth, ls="--",
+                label=f"{method}: noisy subset")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -260,5 +378,31 @@ def plot_memorisation(rows: Iterable[Mapping[str, Any]], dataset: str, noise_kin
     ax.set_title(f"{dataset}: memorisation, {noise_kind} noise at {100 * level:g}%")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def plot_metric_vs_level(table: BoardTable, path: Any, ylabel: str,
+                         styles: Mapping[str, Style] | None = None) -> bool:
+    """:func:`figure_metric_vs_level` written to ``path`` (PNG) and its SVG; False if nothing to draw."""
+    return _save_figure(figure_metric_vs_level(table, ylabel, styles), path)
+
+
+def plot_synthetic_vs_web(synthetic: BoardTable, web: BoardTable, path: Any, ylabel: str,
+                          styles: Mapping[str, Style] | None = None) -> bool:
+    """:func:`figure_synthetic_vs_web` written to ``path`` (PNG) and its SVG; False if nothing to draw."""
+    return _save_figure(figure_synthetic_vs_web(synthetic, web, ylabel, styles), path)
+
+
+def plot_memorisation(rows: Iterable[Mapping[str, Any]], dataset: str, noise_kind: str, level: float,
+                      methods: Sequence[str] | None, path: Any,
+                      styles: Mapping[str, Style] | None = None) -> bool:
+    """:func:`figure_memorisation` written to ``path`` (PNG) and its SVG; False (no file) when no
+    run has usable curves."""
+    return _save_figure(figure_memorisation(rows, dataset, noise_kind, level, methods, styles), path)
+
+
+def _save_figure(fig: Any, path: Any) -> bool:
+    if fig is None:
+        return False
     _save(fig, path)
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cnlbench.errors import CnlbenchError
 
@@ -12,15 +13,20 @@ DESCRIPTION = """\
 Render one or more results stores (folders `cnlbench eval` wrote, or .parquet/.csv files)
 plus the accepted submissions in OUT/submissions/ into OUT/:
 
-  README.md          per dataset and noise kind, one row per method: mean +- 95% t interval
-                     over seeds per level, mean over levels (CNWL style), IQM and mean with
-                     stratified-bootstrap intervals, P(improvement over CE), paired difference
-  index.html         the same tables, offline (no network), sortable by clicking a header
+  README.md          provenance (model, epochs, seeds, settings, --commit, --date); per dataset
+                     and noise kind a summary (rank, family, mean over levels with its bootstrap
+                     interval, paired difference to CE, P(improvement), protocol flag), then one
+                     row per method: mean +- 95% t interval over seeds per level, mean over
+                     levels (CNWL style), IQM and mean with stratified-bootstrap intervals
+  index.html         the same tables, offline, sortable, with a filter box and links to each
+                     method's paper and code
   leaderboard.json   every number, machine-readable
-  plots/*.png        metric vs level with 95% bands, synthetic beside web noise,
-                     noise-detection AUROC vs level, memorisation curves
+  plots/*.png, .svg  metric vs level (one panel per method family, CE in each), synthetic beside
+                     web noise, noise-detection AUROC vs level, memorisation curves
 
-Failed runs are excluded from the statistics and counted in a footnote.
+Failed runs are excluded from the statistics and counted in a footnote. A method more than 2
+points below CE at 0% noise is shown greyed with its reason and not ranked. A part file of a
+results store that cannot be read is reported by name and left out; the rest is rendered.
 
 example:
   cnlbench leaderboard --results runs/ --out leaderboard/
@@ -56,7 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="methods in the memorisation figure (default: all with curves)")
     parser.add_argument("--curve-level", type=float, default=None, metavar="FRACTION",
                         help="noise level of the memorisation figure, e.g. 0.4 (default: nearest 0.4)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--no-plots", action="store_true", help="skip the figures (PNG and SVG)")
+    parser.add_argument("--commit", default="", metavar="SHA",
+                        help="code commit the results were produced with, shown in the provenance block "
+                             "(e.g. --commit $(git rev-parse --short HEAD))")
+    parser.add_argument("--date", default="", metavar="YYYY-MM-DD",
+                        help="date of the results, shown in the provenance block (never read from the clock, "
+                             "so the same inputs give the same page)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,12 +77,15 @@ def run(args: argparse.Namespace) -> int:
     res = write_leaderboard(
         args.results, args.out, metric=args.metric, submissions_dir=args.submissions, baseline=args.baseline,
         seed=args.seed, reps=args.reps, n_test=_n_test(args.n_test), curve_methods=args.curve_methods,
-        curve_level=args.curve_level, plots=not args.no_plots,
+        curve_level=args.curve_level, plots=not args.no_plots, commit=args.commit, date=args.date,
     )
     n_failed = sum(t.n_failed for t in res.tables)
     print(f"{len(res.tables)} table(s) from {res.n_rows} result row(s); {n_failed} failed run(s) excluded")
     for s in res.skipped_submissions:
         print(f"skipped invalid submission {s}")
+    for u in res.unreadable_results:
+        print(f"skipped unreadable results part {u}; re-run the `cnlbench eval` command that wrote it "
+              "(it sets the part aside and trains that run again)", file=sys.stderr)
     for f in res.files:
         print(f"wrote {f}")
     return 0

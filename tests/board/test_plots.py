@@ -9,7 +9,7 @@ import pytest
 from board_fixtures import toy_rows
 
 from cnlbench.board.leaderboard import write_leaderboard
-from cnlbench.board.plots import parse_curves, plot_memorisation
+from cnlbench.board.plots import DPI, parse_curves, plot_memorisation
 from cnlbench.board.results import normalise_row
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -96,26 +96,119 @@ def test_memorisation_default_keeps_ce_and_the_widest_clean_noisy_gaps():
     assert chosen[1:] == ["m0", "m1", "m2", "m3", "m4"]
 
 
-def test_many_methods_get_a_legend_below_that_does_not_squash_the_axes(tmp_path):
-    """27 methods (the full zoo): the figure grows instead of collapsing the axes."""
-    import io
-
-    from PIL import Image
-
+def _zoo_rows(methods, levels=(0.0, 0.4, 0.8)):
     rows = []
-    for m in range(27):
-        for lvl in (0.0, 0.4, 0.8):
+    for m, method in enumerate(methods):
+        for lvl in levels:
             for seed in range(3):
                 rows.append(normalise_row({"dataset": "toy", "config": f"sym-{round(lvl * 100):02d}",
-                                           "method": f"method-{m:02d}", "seed": seed,
+                                           "method": method, "seed": seed, "status": "ok",
                                            "test_acc_best_val": 0.9 - 0.3 * lvl - 0.01 * m + 0.01 * seed}))
+    return rows
+
+
+def test_many_methods_get_small_multiples_that_do_not_squash_the_axes(tmp_path):
+    """27 methods of a user's own (no family known): split into panels of at most 9 + CE."""
+    from PIL import Image
+
+    from cnlbench.board.plots import PANEL_METHODS, figure_metric_vs_level, plot_metric_vs_level
     from cnlbench.board.table import build_tables
 
-    table = build_tables(rows, reps=10)[0]
-    from cnlbench.board.plots import plot_metric_vs_level
-
+    table = build_tables(_zoo_rows(["ce"] + [f"method-{m:02d}" for m in range(27)]), reps=10)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "constrained_layout not applied" would fail the test
+        fig = figure_metric_vs_level(table, "acc")
         assert plot_metric_vs_level(table, tmp_path / "many.png", "acc")
-    w, h = Image.open(io.BytesIO((tmp_path / "many.png").read_bytes())).size
-    assert h > 4.2 * 110  # taller than the default figure: room for the legend rows
+    panels = [ax for ax in fig.axes if ax.get_lines()]
+    assert len(panels) == 3
+    for ax in panels:
+        labels = [ln.get_label() for ln in ax.get_lines()]
+        assert labels[0] == "ce" and len(labels) <= PANEL_METHODS + 1
+    w, h = Image.open(tmp_path / "many.png").size
+    assert w >= 3 * 4.6 * DPI - 2 and DPI >= 150
+
+
+def test_every_png_has_an_svg_beside_it_at_150_dpi(board):
+    from PIL import Image
+
+    out, res = board
+    for png in (out / "plots").glob("*.png"):
+        svg = png.with_suffix(".svg")
+        assert svg.exists() and svg.read_bytes().lstrip().startswith(b"<?xml") and b"<svg" in svg.read_bytes()
+        assert svg in res.files and png in res.files
+        dpi = Image.open(png).info.get("dpi")
+        assert dpi is not None and round(dpi[0]) >= 150
+
+
+def _colours_by_label(fig):
+    """``{label: {colour}}`` over every line of every panel, and whether any panel repeats a colour."""
+    from matplotlib.colors import to_hex
+
+    seen, clash = {}, False
+    for ax in fig.axes:
+        lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+        panel = {}
+        for ln in lines:
+            label = ln.get_label().split(":")[0]  # memorisation: "ce: clean subset"
+            key = (to_hex(ln.get_color()), ln.get_marker())
+            seen.setdefault(label, set()).add(to_hex(ln.get_color()))
+            clash |= any(other != label and k == key for other, k in panel.items())
+            panel[label] = key
+    return seen, clash
+
+
+def test_each_method_keeps_its_colour_across_figures():
+    """Figures drawn from different method subsets (and of different kinds) agree on every
+    method's colour; CE is always black; no two methods of one panel look alike."""
+    from cnlbench.board.plots import (
+        BASELINE_STYLE,
+        figure_memorisation,
+        figure_metric_vs_level,
+        figure_synthetic_vs_web,
+        method_styles,
+    )
+    from cnlbench.board.references import METHOD_INFO
+    from cnlbench.board.table import build_tables
+
+    zoo = list(METHOD_INFO)
+    a = build_tables(_zoo_rows(zoo), reps=10)[0]                              # the whole zoo
+    b = build_tables(_zoo_rows(["ce", "sce", "mixup", "gce"]), reps=10)[0]    # a small sweep
+    web_rows = [normalise_row({**r, "config": r["config"].replace("sym", "web"), "noise_kind": ""})
+                for r in _zoo_rows(zoo[::2])]
+    web = build_tables(web_rows, reps=10)[0]
+    mem = [normalise_row({**r, "curves": json.dumps({"train_acc_clean": [0.5, 0.9],
+                                                     "train_acc_noisy_given": [0.1, 0.2]})})
+           for r in _zoo_rows(["ce", "sce", "coteaching"])]
+    figures = [
+        figure_metric_vs_level(a, "acc"),                                         # styles from the zoo
+        figure_metric_vs_level(b, "acc"),                                         # styles from 4 methods
+        figure_metric_vs_level(b, "acc", method_styles(zoo)),                     # the board's shared map
+        figure_synthetic_vs_web(a, web, "acc"),
+        figure_memorisation(mem, "toy", "sym", 0.4, None),
+    ]
+    colour: dict[str, set] = {}
+    for fig in figures:
+        seen, clash = _colours_by_label(fig)
+        assert not clash
+        for label, cs in seen.items():
+            colour.setdefault(label, set()).update(cs)
+    assert set(colour) == set(zoo)
+    assert all(len(cs) == 1 for cs in colour.values()), {k: v for k, v in colour.items() if len(v) > 1}
+    assert colour["ce"] == {BASELINE_STYLE.colour}
+    assert colour["sce"] != colour["ce"]  # the issue: ce and sce were both green
+
+
+def test_single_level_store_draws_points_with_error_bars():
+    from matplotlib.collections import LineCollection
+
+    from cnlbench.board.plots import figure_metric_vs_level
+    from cnlbench.board.table import build_tables
+
+    table = build_tables(_zoo_rows(["ce", "gce", "mixup"], levels=(0.4,)), reps=10)[0]
+    fig = figure_metric_vs_level(table, "acc")
+    for ax in (ax for ax in fig.axes if ax.get_lines()):
+        markers = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+        # one point per method (no line through a single level) and vertical error bars
+        assert all(len(ln.get_xdata()) == 1 and ln.get_linestyle() == "None" for ln in markers)
+        assert any(isinstance(c, LineCollection) for c in ax.collections)
+        assert [t.get_text() for t in ax.get_xticklabels()][0] == "ce"
