@@ -214,3 +214,72 @@ def write_imagefolder(root: Path, layout: dict[str, dict[str, int]], rng: np.ran
             for i in range(count):
                 (d / f"{i:03d}.png").write_bytes(jpeg_bytes(rng, 8, 8, fmt="PNG"))
     return root
+
+
+# ------------------------------------------------------------------------------ CNWL
+
+
+CNWL_FIXTURE_LEVELS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+
+
+def write_cnwl_release(
+    root: Path,
+    wnids: list[str],
+    per_class: int,
+    val_per_class: int,
+    rng: np.random.Generator,
+    *,
+    layout: str | None = "all_images",
+    missing: tuple[str, ...] = (),
+) -> dict[str, list[tuple[str, int]]]:
+    """A small CNWL release in the distributed format (``dataset_no_images.zip`` extracted):
+    ``class_names.txt``, ``split/{red,blue}_noise_nl_<level>`` + ``split/clean_validation``
+    (``<file name> <class id>`` lines, no header) and ``mini-imagenet-annotations.json``
+    (``{"data": [[record], ...]}``, one record per group as the release writes them).
+
+    Construction as in the paper, per class and level p: blue flips the labels of the first
+    ``round(p * per_class)`` examples of a fixed random order to a random incorrect class; red
+    replaces the same share by web images (``<16 hex>.jpg``) annotated incorrect for the class,
+    labels kept. Line order is shuffled per file. Validation images are named like training
+    images (``<wnid><8 digits>.jpg``) with indices from 50000001, distinct from training names.
+
+    ``layout``: ``"all_images"`` writes images where third-party readers expect them
+    (``root/all_images/`` for every training-split image, ``root/all_validation/`` for
+    ``clean_validation``); ``None`` writes none. ``missing``: file names not written.
+    Returns ``{split file name: [(file name, class id), ...]}`` in file order.
+    """
+    k = len(wnids)
+    (root / "split").mkdir(parents=True, exist_ok=True)
+    (root / "class_names.txt").write_text("".join(f"{w}\n" for w in wnids))
+    clean = {c: [f"{wnids[c]}{i:08d}.jpg" for i in range(1, per_class + 1)] for c in range(k)}
+    n_web = int(round(max(CNWL_FIXTURE_LEVELS) * per_class)) + 1
+    hexes = iter(rng.permutation(16 ** 6)[: k * (n_web + 2)].tolist())
+    web = {c: [f"{next(hexes):06x}{c:010x}.jpg" for _ in range(n_web + 2)] for c in range(k)}  # last two: judged clean
+    groups = [[{"image/id": Path(n).stem, "image/uri": f"https://example.org/{c}/{Path(n).stem}.jpg",
+                "image/class/label": c, "image/class/label/is_clean": int(j >= n_web)}]
+              for c in range(k) for j, n in enumerate(web[c])]
+    (root / "mini-imagenet-annotations.json").write_text(json.dumps({"data": groups}))
+    order = {c: rng.permutation(per_class) for c in range(k)}
+    files: dict[str, list[tuple[str, int]]] = {}
+    for lv in CNWL_FIXTURE_LEVELS:
+        m = int(round(lv * per_class))
+        red, blue = [], []
+        for c in range(k):
+            rank = {int(i): r for r, i in enumerate(order[c][:m])}  # the r-th picked example gets web image r
+            red += [(web[c][rank[i]] if i in rank else n, c) for i, n in enumerate(clean[c])]
+            blue += [(n, int((c + rng.integers(1, k)) % k) if i in rank else c) for i, n in enumerate(clean[c])]
+        files[f"red_noise_nl_{lv!r}"] = [red[i] for i in rng.permutation(len(red))]
+        files[f"blue_noise_nl_{lv!r}"] = [blue[i] for i in rng.permutation(len(blue))]
+    files["clean_validation"] = [(f"{wnids[c]}{50_000_000 + i:08d}.jpg", c) for c in range(k) for i in range(1, val_per_class + 1)]
+    for name, rows in files.items():
+        (root / "split" / name).write_text("".join(f"{n} {lab}\n" for n, lab in rows))
+    if layout == "all_images":
+        for folder, names in (("all_images", {n for f, rows in files.items() if f != "clean_validation" for n, _ in rows}),
+                              ("all_validation", {n for n, _ in files["clean_validation"]})):
+            (root / folder).mkdir(exist_ok=True)
+            for n in sorted(names):
+                if n not in missing:
+                    (root / folder / n).write_bytes(jpeg_bytes(rng, 12, 16))
+    elif layout is not None:
+        raise ValueError(f"layout {layout!r} is not 'all_images' or None")
+    return files

@@ -293,6 +293,16 @@ def _missing_images(plans: Sequence[ConfigPlan]) -> list[tuple[str, str, str]]:
     return sorted(out)
 
 
+def _searched_folders(plans: Sequence[ConfigPlan]) -> list[str]:
+    """Where families looked for the images they report missing (``image_folders_searched``)."""
+    out: dict[str, None] = {}
+    for plan in plans:
+        for sp in plan.splits.values():
+            if sp.noise.get("missing_images") or sp.noise.get("missing_pool_images"):
+                out.update(dict.fromkeys(str(f) for f in sp.noise.get("image_folders_searched") or ()))
+    return list(out)
+
+
 def build_from_recipe(
     recipe: str | Path | Mapping[str, Any] | Recipe, out: str | Path, *, seed: int | None = None, progress: bool = False
 ) -> BuildReport:
@@ -384,6 +394,7 @@ def build_from_recipe(
             if missing:
                 (tmp / MISSING_IMAGES_FILE).write_text(
                     "# images the recipe names that are absent on disk: config<TAB>split<TAB>image\n"
+                    + "".join(f"# searched: {f}\n" for f in _searched_folders(plans))
                     + "".join(f"{c}\t{sp}\t{name}\n" for c, sp, name in missing), encoding="utf-8")
             record = {
                 "build_format": BUILD_FORMAT,

@@ -93,7 +93,7 @@ def _spec_prose(spec: Mapping[str, Any], class_names: list[str]) -> str:
             parts.append(f"flips: {_flips(spec[key], class_names)}")
             break
     for k, v in sorted(spec.items()):
-        if k in _BULKY or k in ("description", "construction", "pairs"):
+        if k in _BULKY or k in ("description", "construction", "pairs", "validation"):
             continue
         text = str(v)
         if len(text) > 80:
@@ -152,6 +152,8 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
             "(exact: realised counts match the target by largest-remainder rounding, to within one example "
             "per class)."
         )
+        if cfg["noise_spec"].get("validation"):  # how the family made this kind's noisy validation split
+            lines[-1] += f" Validation: {cfg['noise_spec']['validation']}."
     lines += [
         "",
         "### Requested and realised noise rates",

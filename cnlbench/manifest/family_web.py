@@ -9,29 +9,39 @@ Recipe entry (``configs:`` item)::
                                   # CNWL release folder, a CNWL annotation .json, or a generic
                                   # pool table (.csv/.tsv/.parquet; columns in cnlbench.sources.cnwl)
       images: [web_images/]       # optional: folder(s) holding pool (and clean) image files by name
+                                  # (each searched flat, under images/, then under all_images/)
       text_only: false            # only text-to-image retrievals (the paper's alternative)
       on_shortage: error          # or cap: replace what the pool allows, record `capped`
       missing: error              # pool images absent on disk: error | report | drop
       image_size: 84              # optional: resize pool (and imported) images, PNG re-encoded
       from_splits: false          # true: import the release's split files instead (below)
+      validation_fraction: 0.1    # from_splits only: share of each split file held out as validation
 
 Generated mode (``from_splits: false``): per level, per class, replace exactly the
 largest-remainder-rounded share of the clean ``train`` (and, separately, ``validation``)
 examples by distinct pool images judged incorrect for the class (:mod:`cnlbench.noise.web`),
-keeping labels; nested across levels by default. Validation takes web images the train split
-does not use at any level. Missing pool images (``report``/``drop``) are left out of the pool
-and listed in the split metadata; ``error`` refuses to build.
+keeping labels; nested across levels by default. Validation (the recipe's clean carve) takes
+web images the train split does not use at any level. Missing pool images (``report``/``drop``)
+are left out of the pool and listed in the split metadata; ``error`` refuses to build.
 
 Import mode (``from_splits: true``, ``pool`` must be a release folder): for each level and
 colour in ``colors`` (default ``[red, blue]``) the train split is the split file, line for line
 (same images, labels, order); red configs are named ``<kind>-<pp>``, blue ones
 ``<blue_kind>-<pp>`` (default ``blue``). Blue rows take ``clean_label`` from ``blue_noise_nl_0.0``.
 Clean image names resolve against the recipe's source (by id or file name), then the release's
-own images, then ``images`` folders. ``missing``: ``error`` refuses, ``report`` keeps every line
+own images (``images.parquet``, ``images/``, ``all_images/``: the layout third-party readers
+use), then ``images`` folders. ``missing``: ``error`` refuses, ``report`` keeps every line
 and lists the missing names in the split metadata (``missing_images``) and a warning (a
-reference build then records paths that do not exist yet), ``drop`` removes those lines and the
-metadata records the realised rate after dropping. The release ships no noisy validation: the
-imported configs use the recipe's clean validation carve (``noise_source = none``).
+reference build then records paths that do not exist yet), ``drop`` removes those lines (the
+train split's metadata lists them all) and the metadata records the realised rate after
+dropping. Every report names the image folders searched.
+
+The release ships no noisy validation, so each imported config holds one out of its OWN split
+file: :func:`~cnlbench.manifest.build.validation_mask` (the recipe carve's fixed sha256 rule)
+per stratum (label, noisy line), ``validation_fraction`` of the lines (default 0.1). Validation
+rows carry the file's labels and noise (its realised rate is within one example per class of
+the file's) and never appear in train; train and validation of every config, imported or
+generated, are checked to share no id.
 """
 
 from __future__ import annotations
@@ -43,8 +53,9 @@ from typing import Sequence
 import numpy as np
 
 from cnlbench.errors import MissingDataError, RecipeError
+from cnlbench.manifest.build import validation_mask
 from cnlbench.manifest.families import ConfigPlan, FamilyContext, SplitPlan, register_family
-from cnlbench.manifest.images import MixedImages
+from cnlbench.manifest.images import IndexedImages, MixedImages
 from cnlbench.manifest.recipe import config_name
 from cnlbench.noise.web import WebNoiseResult, web_noise_levels
 from cnlbench.sources.base import ImageAccess
@@ -57,15 +68,21 @@ from cnlbench.sources.cnwl import (
     FolderImageStore,
     ImageStore,
     SourceImageStore,
+    ImportedSplit,
     StoreImages,
+    image_subdirs,
     import_split,
     level_file_name,
     read_annotations,
     read_pool_table,
     resolve_names,
+    searched_folders,
 )
 
-PARAMS = ("pool", "images", "image_size", "text_only", "on_shortage", "missing", "from_splits", "colors", "blue_kind")
+PARAMS = ("pool", "images", "image_size", "text_only", "on_shortage", "missing", "from_splits", "colors", "blue_kind",
+          "validation_fraction")
+#: Default share of each imported split file held out as the config's noisy validation.
+VALIDATION_FRACTION = 0.1
 PACKAGED_POOLS = ("digits-web",)
 #: How many missing names a warning shows (the metadata lists all).
 _SHOW = 10
@@ -119,7 +136,7 @@ def _image_size(ctx: FamilyContext) -> int | None:
 def load_pool(ctx: FamilyContext) -> tuple[AnnotatedPool, list[ImageStore], CnwlRelease | None, str]:
     """(pool, image stores, the release if the pool is one, a recipe-portable pool label)."""
     spec = ctx.param("pool", types=str)
-    extra = [FolderImageStore(ctx.path(f), ("", "images")) for f in _str_list(ctx, "images")]
+    extra = [FolderImageStore(ctx.path(f), image_subdirs(None), f) for f in _str_list(ctx, "images")]
     if spec in PACKAGED_POOLS:
         from cnlbench.sources.digits_web import release as packaged
 
@@ -127,7 +144,7 @@ def load_pool(ctx: FamilyContext) -> tuple[AnnotatedPool, list[ImageStore], Cnwl
         return rel.pool, rel.image_stores() + extra, rel, spec
     path = ctx.path(spec)
     if path.is_dir():
-        rel = CnwlRelease(path)
+        rel = CnwlRelease(path, label=spec)
         if len(rel.class_names) != ctx.num_classes:
             raise RecipeError(
                 f"recipe key `configs[kind={ctx.kind}].pool`: release {spec!r} has {len(rel.class_names)} "
@@ -143,7 +160,7 @@ def load_pool(ctx: FamilyContext) -> tuple[AnnotatedPool, list[ImageStore], Cnwl
         pool = read_annotations(path, ctx.num_classes)
     else:
         pool = read_pool_table(path, ctx.num_classes)
-    return pool, [FolderImageStore(path.parent)] + extra, None, spec
+    return pool, [FolderImageStore(path.parent, label=str(Path(spec).parent))] + extra, None, spec
 
 
 def pool_file_names(pool: AnnotatedPool) -> list[str]:
@@ -159,8 +176,19 @@ def pool_file_names(pool: AnnotatedPool) -> list[str]:
     return out
 
 
-def _missing_message(n: int, total: int, names: Sequence[str], what: str) -> str:
-    return f"{n} of {total} {what} are missing on disk (first: {list(names[:_SHOW])})"
+def _missing_message(n: int, total: int, names: Sequence[str], what: str, searched: Sequence[str]) -> str:
+    return f"{n} of {total} {what} are missing on disk (first: {list(names[:_SHOW])}; searched: {', '.join(searched)})"
+
+
+def check_disjoint(plan: ConfigPlan) -> ConfigPlan:
+    """``plan`` unchanged, after checking that its train and validation splits share no id."""
+    both = np.intersect1d(plan.splits["train"].ids, plan.splits["validation"].ids)
+    if len(both):
+        raise RecipeError(
+            f"config {plan.name}: {len(both)} ids are in both train and validation (first: {both[:_SHOW].tolist()}); "
+            f"validation must never overlap training rows: give every image its own id"
+        )
+    return plan
 
 
 def _split_plan(clean, res: WebNoiseResult, pool_ids: np.ndarray, pool_images: ImageAccess, extra: dict) -> SplitPlan:
@@ -191,8 +219,9 @@ def generated_plans(ctx: FamilyContext) -> list[ConfigPlan]:
     where = resolve_names([n if u else "" for n, u in zip(names, usable.tolist())], stores) if len(pool) else np.zeros(0, np.int64)
     absent = usable & (where < 0)
     absent_names = [n for n, a in zip(names, absent.tolist()) if a]
+    searched = searched_folders(stores)
     if absent_names:
-        msg = _missing_message(len(absent_names), int(usable.sum()), absent_names, "usable pool images")
+        msg = _missing_message(len(absent_names), int(usable.sum()), absent_names, "usable pool images", searched)
         if missing == "error":
             raise MissingDataError(f"{msg}; download them, or set missing: drop to build from the images present")
         warnings.warn(f"web pool {label!r}: {msg}; left out of the pool (listed in the split metadata)", stacklevel=2)
@@ -211,7 +240,8 @@ def generated_plans(ctx: FamilyContext) -> list[ConfigPlan]:
     used = np.unique(np.concatenate([r.pool_index[r.replaced] for r in res_train.values()] or [np.zeros(0, np.int64)]))
     val = ctx.splits["validation"]
     res_val = web_noise_levels(val.labels, web_pool, ctx.levels, ctx.split_rng("validation"), exclude=used, **kw)
-    extra = {"pool": label, "missing_pool_images": absent_names, "missing_count": len(absent_names)}
+    extra = {"pool": label, "missing_pool_images": absent_names, "missing_count": len(absent_names),
+             "image_folders_searched": searched}
     spec = {
         "family": "web",
         "pool": label,
@@ -222,6 +252,7 @@ def generated_plans(ctx: FamilyContext) -> list[ConfigPlan]:
         "missing": missing,
         "missing_count": len(absent_names),
         "construction": "per class, replace the largest-remainder-rounded share of clean examples by distinct pool images judged incorrect for the class; labels kept",
+        "validation": "the recipe's clean validation carve with web noise applied the same way; its web images are never used by train at any level; no id in both train and validation",
     }
     plans = []
     for level in ctx.levels:
@@ -229,8 +260,53 @@ def generated_plans(ctx: FamilyContext) -> list[ConfigPlan]:
             "train": _split_plan(train, res_train[level], web_pool.ids, pool_images, extra),
             "validation": _split_plan(val, res_val[level], web_pool.ids, pool_images, extra),
         }
-        plans.append(ConfigPlan(ctx.config_name(level), ctx.kind, level, splits, ctx.nested, spec))
+        plans.append(check_disjoint(ConfigPlan(ctx.config_name(level), ctx.kind, level, splits, ctx.nested, spec)))
     return plans
+
+
+def _validation_fraction(ctx: FamilyContext) -> float:
+    value = ctx.param("validation_fraction", VALIDATION_FRACTION, (int, float))
+    if not 0 < value < 1:
+        raise RecipeError(f"recipe key `configs[kind={ctx.kind}].validation_fraction`: {value!r} is not a fraction in (0, 1); write e.g. 0.1")
+    return float(value)
+
+
+def holdout_description(fraction: float) -> str:
+    """How an imported config's validation is held out (shown on the card, kept in the record)."""
+    return (
+        f"held out from the config's own split file: per stratum (label, noisy line), round({fraction:g} x n) lines "
+        "whose sha256(id) sort first (at least one of two or more, never all; the recipe carve's rule); "
+        "same labels and noise as the file, realised rate within one example per class of the file's; "
+        "no id in both train and validation"
+    )
+
+
+def _imported_split(imp: ImportedSplit, rows: np.ndarray, noise: dict) -> SplitPlan:
+    """The split plan of ``imp``'s rows ``rows`` (positions, in file order)."""
+    return SplitPlan(imp.ids[rows], imp.labels[rows], imp.clean_labels[rows], imp.is_noisy[rows], imp.noise_source[rows],
+                     IndexedImages(imp.images, rows), noise=noise)
+
+
+def imported_plan(imp: ImportedSplit, fraction: float, noise: dict) -> dict[str, SplitPlan]:
+    """``{"train", "validation"}`` split plans of one imported split file: validation held out by
+    :func:`holdout_description`'s rule, train the remaining lines, both in file order.
+
+    ``noise`` is the file's metadata; each split's ``missing_images`` lists the missing names among
+    its own rows (``missing: drop``: the train split lists every dropped line).
+    """
+    is_val = validation_mask(imp.ids, imp.labels * 2 + imp.is_noisy, fraction)
+    gone = set(imp.missing)
+    out = {}
+    for split, mask in (("train", ~is_val), ("validation", is_val)):
+        rows = np.flatnonzero(mask)
+        if imp.dropped:
+            missing = list(imp.missing) if split == "train" else []
+        else:
+            missing = [n for n in imp.names[rows].tolist() if n in gone]
+        meta = {**noise, "missing_images": missing, "held_out": split == "validation",
+                "holdout_fraction": fraction, "rows_in_split": int(len(rows))}
+        out[split] = _imported_split(imp, rows, meta)
+    return out
 
 
 def import_plans(ctx: FamilyContext) -> list[ConfigPlan]:
@@ -248,15 +324,13 @@ def import_plans(ctx: FamilyContext) -> list[ConfigPlan]:
         if c not in COLORS:
             raise RecipeError(f"recipe key `configs[kind={ctx.kind}].colors`: {c!r} is not one of {list(COLORS)}")
     blue_kind = ctx.param("blue_kind", "blue", str)
+    fraction = _validation_fraction(ctx)
     bad = [lv for lv in ctx.levels if not any(abs(lv - c) < 1e-9 for c in CNWL_LEVELS)]
     if bad:
         raise RecipeError(f"recipe key `configs[kind={ctx.kind}].levels`: {bad} are not CNWL levels {list(CNWL_LEVELS)}")
     clean_stores: list[ImageStore] = [SourceImageStore([ctx.splits["train"], ctx.splits["validation"]])]
     all_stores = clean_stores + stores
     clean_ref = rel.level_split("blue", 0.0) if "blue" in colors else None
-    val = ctx.splits["validation"]
-    val_plan = SplitPlan(val.ids, val.labels, val.labels, np.zeros(len(val), bool), np.full(len(val), "none"), val.images,
-                         noise={"kind": "none", "note": "CNWL ships no noisy validation; clean carve from the source's train split"})
     check = rel.check([level_file_name(c, lv) for c in colors for lv in ctx.levels])
     plans = []
     for color in colors:
@@ -264,19 +338,18 @@ def import_plans(ctx: FamilyContext) -> list[ConfigPlan]:
             file = level_file_name(color, level)
             imp = import_split(rel, file, all_stores, clean_reference=clean_ref, missing=missing, image_size=_image_size(ctx))
             if imp.missing:
-                msg = _missing_message(len(imp.missing), imp.rows_in_file, imp.missing, f"images of {file}")
+                msg = _missing_message(len(imp.missing), imp.rows_in_file, imp.missing, f"images of {file}", imp.searched)
                 warnings.warn(f"CNWL import {label!r}: {msg}; missing: {missing} (all names in the split metadata)", stacklevel=2)
             noise = {
                 **imp.summary(),
                 "kind": "web" if color == "red" else "synthetic",
-                "missing_images": list(imp.missing),
                 "annotation_mismatches": {
                     "web_not_annotated": len(check.web_not_annotated.get(file, [])),
                     "label_mismatch": len(check.label_mismatch.get(file, [])),
                     "clean_verdict_in_red": len(check.clean_verdict_in_red.get(file, [])),
                 },
             }
-            train = SplitPlan(imp.ids, imp.labels, imp.clean_labels, imp.is_noisy, imp.noise_source, imp.images, noise=noise)
+            noise["file_realised_rate"] = noise.pop("realised_rate")
             kind = ctx.kind if color == "red" else blue_kind
             spec = {
                 "family": "web",
@@ -288,8 +361,10 @@ def import_plans(ctx: FamilyContext) -> list[ConfigPlan]:
                 "missing_count": len(imp.missing),
                 "rows_in_file": imp.rows_in_file,
                 "consistency": check.summary() if not check.ok else "split files and annotations agree",
+                "validation": holdout_description(fraction),
+                "validation_fraction": fraction,
             }
-            plans.append(ConfigPlan(config_name(kind, level), kind, level, {"train": train, "validation": val_plan}, False, spec))
+            plans.append(check_disjoint(ConfigPlan(config_name(kind, level), kind, level, imported_plan(imp, fraction, noise), False, spec)))
     return plans
 
 
@@ -299,10 +374,11 @@ def web_family(ctx: FamilyContext) -> list[ConfigPlan]:
     ctx.check_params(PARAMS)
     if ctx.param("from_splits", False, bool):
         return import_plans(ctx)
-    for key in ("colors", "blue_kind"):
+    for key in ("colors", "blue_kind", "validation_fraction"):
         if key in ctx.params:
             raise RecipeError(f"recipe key `configs[kind={ctx.kind}].{key}`: only used with from_splits: true; remove it")
     return generated_plans(ctx)
 
 
-__all__ = ["combine_images", "generated_plans", "import_plans", "load_pool", "pool_file_names", "web_family"]
+__all__ = ["check_disjoint", "combine_images", "generated_plans", "holdout_description", "import_plans", "imported_plan",
+           "load_pool", "pool_file_names", "web_family"]

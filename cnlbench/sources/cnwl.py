@@ -18,8 +18,11 @@ also accept three optional extension keys, written by the generated digits pool
 1 = correct). An id is the file name without its extension.
 
 Images are not part of the release; they live in folders the user supplies
-(:class:`FolderImageStore`) or, for the shipped digits pool, in one Parquet archive
-(:class:`ParquetImageStore`, columns ``path`` string and ``bytes`` binary).
+(:class:`FolderImageStore`), in the release folder as third-party readers expect them
+(``ROOT/all_images/`` for every image of the training split files, clean and web;
+``ROOT/all_validation/`` for ``clean_validation``; see :func:`image_subdirs`) or, for the
+shipped digits pool, in one Parquet archive (:class:`ParquetImageStore`, columns ``path``
+string and ``bytes`` binary). Every missing-image report names the folders searched.
 
 Generic pool table (CSV with a header, or Parquet), one row per retrieved image:
 
@@ -56,6 +59,8 @@ from cnlbench.sources.images import check_relpath, read_image_file, resize_encod
 
 __all__ = [
     "CNWL_LEVELS",
+    "TRAIN_IMAGE_DIR",
+    "VALIDATION_IMAGE_DIR",
     "AnnotatedPool",
     "CnwlRelease",
     "ConsistencyReport",
@@ -64,6 +69,8 @@ __all__ = [
     "ParquetImageStore",
     "SourceImageStore",
     "SplitList",
+    "image_available",
+    "image_subdirs",
     "import_split",
     "is_web_name",
     "level_file_name",
@@ -71,6 +78,7 @@ __all__ = [
     "read_class_names",
     "read_pool_table",
     "read_split_file",
+    "searched_folders",
     "write_annotations",
     "write_split_file",
 ]
@@ -79,6 +87,11 @@ __all__ = [
 CNWL_LEVELS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
 COLORS = ("red", "blue")
 CLEAN_VALIDATION = "clean_validation"
+#: Image folders under the release root, as third-party CNWL readers expect them: every image of
+#: the training split files (clean and web) in ``all_images/``, those of ``clean_validation`` in
+#: ``all_validation/``.
+TRAIN_IMAGE_DIR = "all_images"
+VALIDATION_IMAGE_DIR = "all_validation"
 _WEB_NAME = re.compile(r"^[0-9a-f]{16}\.[A-Za-z0-9]+$")
 
 
@@ -87,6 +100,13 @@ def level_file_name(color: str, level: float) -> str:
     if color not in COLORS:
         raise SourceError(f"CNWL noise colour {color!r} is not known; use 'red' (web) or 'blue'")
     return f"{color}_noise_nl_{float(level)!r}"
+
+
+def image_subdirs(split_file: str | None) -> tuple[str, ...]:
+    """Sub-folders searched, in order, under each image folder for the images of ``split_file``:
+    the folder itself, ``images/``, then ``all_validation/`` for ``clean_validation`` or
+    ``all_images/`` for every other split file (and for pool images, ``split_file=None``)."""
+    return ("", "images", VALIDATION_IMAGE_DIR if split_file == CLEAN_VALIDATION else TRAIN_IMAGE_DIR)
 
 
 def is_web_name(name: str) -> bool:
@@ -119,10 +139,19 @@ def read_class_names(path: str | Path) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class SplitList:
-    """One split file: ``names`` (N,) str image file names and ``labels`` (N,) int64, in file order."""
+    """One split file: ``names`` (N,) str image file names and ``labels`` (N,) int64, in file order;
+    ``line_numbers`` (N,) int64, the 1-based line of each entry in ``path`` (for error messages)."""
 
     names: np.ndarray
     labels: np.ndarray
+    line_numbers: np.ndarray | None = None
+    path: str = ""
+
+    def where(self, row: int) -> str:
+        """``file:line`` of entry ``row`` (the row number when the file is not known)."""
+        if self.line_numbers is None:
+            return f"{self.path or 'split'} row {row + 1}"
+        return f"{self.path}:{int(self.line_numbers[row])}"
 
     @property
     def ids(self) -> np.ndarray:
@@ -143,8 +172,13 @@ def read_split_file(path: str | Path, num_classes: int | None = None) -> SplitLi
         raise MissingDataError(f"CNWL split file {p} is missing; it ships in the release's split/ folder")
     names: list[str] = []
     labels: list[int] = []
-    with open(p, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
+    lines: list[int] = []
+    with open(p, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise SourceError(f"{p}:{i}: line is not UTF-8 text ({raw[:60]!r}); re-extract the release zip") from None
             parts = line.split()
             if not parts:
                 continue
@@ -161,10 +195,14 @@ def read_split_file(path: str | Path, num_classes: int | None = None) -> SplitLi
                     f"{p}:{i}: class id {lab} is outside 0..{(num_classes or 1) - 1}; check that "
                     f"class_names.txt belongs to this release"
                 )
-            check_relpath(parts[0])
+            try:
+                check_relpath(parts[0])
+            except SourceError as e:
+                raise SourceError(f"{p}:{i}: {e}") from None
             names.append(parts[0])
             labels.append(lab)
-    return SplitList(np.array(names, dtype=str), np.array(labels, dtype=np.int64))
+            lines.append(i)
+    return SplitList(np.array(names, dtype=str), np.array(labels, dtype=np.int64), np.array(lines, dtype=np.int64), str(p))
 
 
 def write_split_file(path: str | Path, names: Sequence[str], labels: Sequence[int]) -> None:
@@ -385,6 +423,12 @@ class ImageStore:
 
     #: Folder relpaths are relative to, for reference-mode manifests; ``None`` if in memory.
     root: Path | None = None
+    #: How this store is named in missing-image reports (a path as the user wrote it).
+    label: str = "image store"
+
+    def searched(self) -> list[str]:
+        """Where this store looks for images, for missing-image reports."""
+        return [self.label]
 
     def has(self, name: str) -> bool:
         raise NotImplementedError
@@ -397,12 +441,24 @@ class ImageStore:
 
 
 class FolderImageStore(ImageStore):
-    """Files ``root/<subdir>/<name>`` for the first ``subdir`` in ``subdirs`` where it exists."""
+    """Files ``root/<subdir>/<name>`` for the first ``subdir`` in ``subdirs`` where it exists.
 
-    def __init__(self, root: str | Path, subdirs: Sequence[str] = ("",)):
+    ``label``: the folder as reports name it (default: ``root``), e.g. the path as the recipe
+    writes it, so that build metadata never carries machine-specific absolute paths.
+    """
+
+    def __init__(self, root: str | Path, subdirs: Sequence[str] = ("",), label: str | None = None):
         self.root = Path(root)
         self._subdirs = [s.strip("/") for s in subdirs]
         self._cache: dict[str, str | None] = {}
+        self.label = str(root) if label is None else label
+
+    def searched(self) -> list[str]:
+        """The existing folders among ``root/<subdir>``; when none exists, the expected ones, said
+        to be absent."""
+        expected = [f"{self.label}/{sub}" if sub else self.label for sub in self._subdirs]
+        found = [e for e, sub in zip(expected, self._subdirs) if (self.root / sub).is_dir()]
+        return found or [f"{', '.join(expected)} (no such folder)"]
 
     def relpath(self, name: str) -> str | None:
         if name not in self._cache:
@@ -421,7 +477,7 @@ class FolderImageStore(ImageStore):
     def read(self, name: str) -> bytes:
         rel = self.relpath(name)
         if rel is None:
-            raise MissingDataError(f"image {name!r} is not under {self.root}; download it or drop it")
+            raise MissingDataError(f"image {name!r} is not in {', '.join(self.searched())}; download it or drop it")
         return read_image_file(self.root, rel)
 
 
@@ -429,12 +485,13 @@ class ParquetImageStore(ImageStore):
     """An image archive: one Parquet file with columns ``path`` (string) and ``bytes`` (binary),
     looked up by the file name (last path component) of ``path``."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, label: str | None = None):
         import pyarrow.parquet as pq
 
         p = Path(path)
         if not p.is_file():
             raise MissingDataError(f"image archive {p} is missing")
+        self.label = f"image archive {p if label is None else label}"
         table = pq.read_table(p, columns=["path", "bytes"])
         names = [PurePosixPath(s).name for s in table.column("path").to_pylist()]
         self._blobs = dict(zip(names, table.column("bytes").to_pylist()))
@@ -452,6 +509,8 @@ class ParquetImageStore(ImageStore):
 class SourceImageStore(ImageStore):
     """Images of clean-source splits, found by file name: the id, or the id's stem, or the
     file name of the source's relpath."""
+
+    label = "the recipe source's clean images"
 
     def __init__(self, splits: Sequence[SplitData]):
         self._where: dict[str, tuple[SplitData, int]] = {}
@@ -474,6 +533,9 @@ class SourceImageStore(ImageStore):
         if hit is None:
             return False
         sp, i = hit
+        known = image_available(sp.images, i)
+        if known is not None:
+            return known
         rel = sp.images.relpath(i)
         return rel is None or sp.images.root is None or (Path(sp.images.root) / rel).is_file()
 
@@ -490,8 +552,10 @@ class SourceImageStore(ImageStore):
 
 
 class StoreImages(ImageAccess):
-    """An :class:`ImageAccess` over rows each resolved to ``(store, name)``. ``relpath`` is given
-    when every row lives in file-backed stores sharing one root and no resizing is asked.
+    """An :class:`ImageAccess` over rows each resolved to ``(store, name)``; ``store_index`` -1
+    marks a row no store holds (reading it raises MissingDataError naming the folders searched).
+    ``relpath`` is given when every present row lives in file-backed stores sharing one root and
+    no resizing is asked.
 
     ``image_size``: resize every image to this size (int: square, or (width, height)) and
     re-encode it as PNG deterministically (:func:`~cnlbench.sources.images.resize_encode`),
@@ -504,22 +568,47 @@ class StoreImages(ImageAccess):
         self._si = np.asarray(store_index, dtype=np.int64)
         self._names = list(names)
         self._size = image_size
-        used = {self._stores[i].root for i in np.unique(self._si).tolist()} if len(self._si) else set()
+        used = {self._stores[i].root for i in np.unique(self._si).tolist() if i >= 0}
         self.root = next(iter(used)) if len(used) == 1 and None not in used and image_size is None else None
 
     def __len__(self) -> int:
         return len(self._names)
 
+    def available(self, index: int) -> bool:
+        """Whether some store holds row ``index``'s image."""
+        return bool(self._si[index] >= 0)
+
     def encoded(self, index: int) -> bytes:
+        if self._si[index] < 0:
+            raise MissingDataError(
+                f"image {self._names[index]!r} is missing on disk (searched: {', '.join(searched_folders(self._stores))}); "
+                f"download it, or drop it (missing: drop)"
+            )
         blob = self._stores[int(self._si[index])].read(self._names[index])
         if self._size is None:
             return blob
         return resize_encode(blob, self._size, name=self._names[index])
 
     def relpath(self, index: int) -> str | None:
-        if self.root is None:
+        if self.root is None or self._si[index] < 0:
             return None
         return self._stores[int(self._si[index])].relpath(self._names[index])
+
+
+def image_available(access: ImageAccess, index: int) -> bool | None:
+    """Whether row ``index`` of ``access`` has an image on disk, where that is known: a
+    :class:`StoreImages`, or a subset view over one (``base``/``index``); else ``None``."""
+    while not isinstance(access, StoreImages):
+        base, idx = getattr(access, "base", None), getattr(access, "index", None)
+        if not isinstance(base, ImageAccess) or idx is None:
+            return None
+        access, index = base, int(idx[index])
+    return access.available(index)
+
+
+def searched_folders(stores: Sequence[ImageStore]) -> list[str]:
+    """Every place ``stores`` look for images, in search order, without repeats."""
+    return list(dict.fromkeys(f for s in stores for f in s.searched()))
 
 
 def resolve_names(names: Sequence[str], stores: Sequence[ImageStore]) -> np.ndarray:
@@ -589,8 +678,10 @@ class ConsistencyReport:
 class CnwlRelease:
     """A CNWL release folder (see the module docstring); images are not needed to read it."""
 
-    def __init__(self, root: str | Path, annotations: str | Path | None = None):
+    def __init__(self, root: str | Path, annotations: str | Path | None = None, label: str | None = None):
         self.root = Path(root)
+        #: The release folder as reports name it (default: ``root``).
+        self.label = str(root) if label is None else label
         if not (self.root / "split").is_dir():
             raise MissingDataError(
                 f"{self.root} has no split/ folder; point at the extracted CNWL release folder "
@@ -630,13 +721,19 @@ class CnwlRelease:
             self._pool = read_annotations(self.annotations_path, self.num_classes)
         return self._pool
 
-    def image_stores(self) -> list[ImageStore]:
-        """Stores shipped inside the release: ``images.parquet`` and/or an ``images/`` folder."""
+    def image_stores(self, split_file: str | None = None) -> list[ImageStore]:
+        """Image stores inside the release folder for the images of ``split_file`` (``None``:
+        pool images): ``images.parquet`` (the packaged pool's archive) if present, then the
+        folders ``images/`` and ``all_images/`` (training split files, pool images) or
+        ``all_validation/`` (``clean_validation``). Without an archive the folder store is
+        returned even when no such folder exists, so that a missing-image report names where
+        images were expected."""
         stores: list[ImageStore] = []
         if (self.root / "images.parquet").is_file():
-            stores.append(ParquetImageStore(self.root / "images.parquet"))
-        if (self.root / "images").is_dir():
-            stores.append(FolderImageStore(self.root, subdirs=("images",)))
+            stores.append(ParquetImageStore(self.root / "images.parquet", f"{self.label}/images.parquet"))
+        subdirs = image_subdirs(split_file)[1:]
+        if not stores or any((self.root / sub).is_dir() for sub in subdirs):
+            stores.append(FolderImageStore(self.root, subdirs, self.label))
         return stores
 
     def check(self, splits: Sequence[str] | None = None) -> ConsistencyReport:
@@ -678,7 +775,8 @@ class ImportedSplit:
     ``is_noisy`` (N,) bool; ``noise_source`` (N,) str; ``images`` (ImageAccess, one per row;
     rows in ``missing`` raise MissingDataError when read). ``missing``: file names with no image
     found (all of them, in file order, whatever the policy). ``dropped``: whether they were
-    removed. ``rows_in_file``: lines in the split file.
+    removed. ``rows_in_file``: lines in the split file. ``searched``: where images were looked
+    for (store labels, in search order).
     """
 
     split_file: str
@@ -692,6 +790,7 @@ class ImportedSplit:
     missing: tuple[str, ...]
     dropped: bool
     rows_in_file: int
+    searched: tuple[str, ...] = ()
 
     @property
     def realised_rate(self) -> float:
@@ -704,6 +803,7 @@ class ImportedSplit:
             "rows": int(len(self.ids)),
             "missing_images": len(self.missing),
             "dropped_missing": self.dropped,
+            "image_folders_searched": list(self.searched),
             "realised_rate": self.realised_rate,
             "web_rows": int((self.noise_source == "web").sum()),
         }
@@ -758,19 +858,22 @@ def import_split(
             clean = np.full(n, -1, dtype=np.int64)
         noisy = (clean >= 0) & (clean != labels)
         source[noisy] = "synthetic"
-    uniq, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
-        raise SourceError(
-            f"{split_file} lists image id(s) {uniq[counts > 1][:5].tolist()} more than once; "
-            f"manifest ids must be unique per config, remove the repeated lines"
-        )
+    first_row: dict[str, int] = {}
+    for row, ident in enumerate(ids.tolist()):
+        if ident in first_row:
+            raise SourceError(
+                f"{sl.where(row)}: image id {ident!r} ({names[row]}) repeats {sl.where(first_row[ident])}; "
+                f"manifest ids must be unique per config, remove the repeated line"
+            )
+        first_row[ident] = row
     where = resolve_names(names, stores)
     absent = tuple(nm for nm, w in zip(names, where.tolist()) if w < 0)
+    searched = tuple(searched_folders(stores))
     if absent and missing == "error":
         raise MissingDataError(
             f"{len(absent)} of {n} images listed in {split_file} are missing on disk (first: "
-            f"{list(absent[:10])}); download them, or set missing: report (keep the lines and "
-            f"list them) or missing: drop (rebuild the split from the images present)"
+            f"{list(absent[:10])}; searched: {', '.join(searched)}); download them, or set missing: report "
+            f"(keep the lines and list them) or missing: drop (rebuild the split from the images present)"
         )
     keep = np.ones(n, dtype=bool)
     if absent and missing == "drop":
@@ -784,10 +887,11 @@ def import_split(
         clean_labels=clean[keep],
         is_noisy=noisy[keep],
         noise_source=source[keep],
-        images=StoreImages(stores, np.maximum(where[keep], 0), kept_names, image_size),
+        images=StoreImages(stores, where[keep], kept_names, image_size),
         missing=absent,
         dropped=bool(absent) and missing == "drop",
         rows_in_file=n,
+        searched=searched,
     )
 
 
@@ -800,11 +904,14 @@ class CnwlSource(Source):
     """The clean part of a CNWL release as a :class:`Source`.
 
     Options: ``root`` (release folder), ``image_dir`` (folder, or list of folders, holding the
-    image files by name, flat or under ``images/``), ``annotations_file`` (JSON path, default:
-    the one JSON in ``root``), ``train_split`` (default ``blue_noise_nl_0.0``, the clean training
-    set), ``image_size`` (resize, e.g. 84; default: files as they are). Splits: ``train`` (the
-    clean training set) and ``test`` (``clean_validation``, the clean evaluation set the paper
-    reports on). Missing images raise when read.
+    image files by name; each searched flat, under ``images/``, then under ``all_images/`` for
+    training images or ``all_validation/`` for ``clean_validation``), ``annotations_file`` (JSON
+    path, default: the one JSON in ``root``), ``train_split`` (default ``blue_noise_nl_0.0``, the
+    clean training set), ``image_size`` (resize, e.g. 84; default: files as they are). The
+    release folder's own ``all_images/`` and ``all_validation/`` (the layout third-party readers
+    use) are always searched after ``image_dir``, so that layout needs no ``image_dir``. Splits:
+    ``train`` (the clean training set) and ``test`` (``clean_validation``, the clean evaluation
+    set the paper reports on). Missing images raise when read, naming the folders searched.
     """
 
     name = "cnwl"
@@ -822,11 +929,14 @@ class CnwlSource(Source):
                  image_size: int | None = None):
         self.release = CnwlRelease(root, annotations_file)
         self.class_names = self.release.class_names
-        folders = [] if image_dir is None else [image_dir] if isinstance(image_dir, (str, Path)) else list(image_dir)
-        self.stores: list[ImageStore] = [FolderImageStore(f, ("", "images")) for f in folders]
-        self.stores += self.release.image_stores()
+        self.folders = [] if image_dir is None else [image_dir] if isinstance(image_dir, (str, Path)) else list(image_dir)
         self.train_split = train_split
         self.image_size = image_size
+
+    def stores(self, split_file: str) -> list[ImageStore]:
+        """Where the images of ``split_file`` are looked for, in order."""
+        subdirs = image_subdirs(split_file)
+        return [FolderImageStore(f, subdirs) for f in self.folders] + self.release.image_stores(split_file)
 
     def split_names(self) -> tuple[str, ...]:
         return ("train", "test")
@@ -834,5 +944,5 @@ class CnwlSource(Source):
     def load_split(self, split: str) -> SplitData:
         self.check_split_name(split)
         file = self.train_split if split == "train" else CLEAN_VALIDATION
-        imp = import_split(self.release, file, self.stores, missing="report", image_size=self.image_size)
+        imp = import_split(self.release, file, self.stores(file), missing="report", image_size=self.image_size)
         return SplitData(ids=imp.ids, labels=imp.labels, images=imp.images)

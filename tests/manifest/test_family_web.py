@@ -181,29 +181,53 @@ def imported(tmp_path_factory):
     return open_dataset(out)
 
 
+def _file_rows(ds, config: str, file_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Train and validation of an imported config put back into split-file order (each split
+    must keep file order; ``held`` marks the validation lines)."""
+    tr, va = ds.split(config, "train"), ds.split(config, "validation")
+    held = np.isin(file_ids, va.ids)
+    out = {"held": held}
+    for col in ("ids", "label", "clean_label", "is_noisy", "noise_source"):
+        a, b = getattr(tr, col), getattr(va, col)
+        merged = np.empty(len(file_ids), dtype=np.result_type(a, b))
+        merged[~held], merged[held] = a, b
+        out[col] = merged
+    return out
+
+
 @pytest.mark.parametrize("level", CNWL_LEVELS)
 def test_import_matches_split_files_line_for_line(imported, level):
+    """Train plus the held-out validation are the split file, line for line; they share no id."""
     rel = release()
     clean = rel.level_split("blue", 0.0)
     for color, kind in (("red", "web"), ("blue", "blue")):
         sl = rel.level_split(color, level)
-        sp = imported.split(f"{kind}-{int(round(level * 100)):02d}", "train")
-        assert sp.ids.tolist() == sl.ids.tolist()
-        np.testing.assert_array_equal(sp.label, sl.labels)
+        name = f"{kind}-{int(round(level * 100)):02d}"
+        sp = _file_rows(imported, name, sl.ids)
+        assert sp["ids"].tolist() == sl.ids.tolist()
+        np.testing.assert_array_equal(sp["label"], sl.labels)
         if color == "red":
-            np.testing.assert_array_equal(sp.is_noisy, sl.is_web)
-            assert (sp.noise_source[sl.is_web] == "web").all()
+            np.testing.assert_array_equal(sp["is_noisy"], sl.is_web)
+            assert (sp["noise_source"][sl.is_web] == "web").all()
         else:
-            np.testing.assert_array_equal(sp.clean_label, clean.labels)
-            np.testing.assert_array_equal(sp.is_noisy, sl.labels != clean.labels)
-        assert sp.metadata["noise"]["missing_images"] == []
+            np.testing.assert_array_equal(sp["clean_label"], clean.labels)
+            np.testing.assert_array_equal(sp["is_noisy"], sl.labels != clean.labels)
+        assert 0.09 < sp["held"].mean() < 0.11
+        assert not set(imported.split(name, "train").ids.tolist()) & set(imported.split(name, "validation").ids.tolist())
+        for split in ("train", "validation"):
+            assert imported.split(name, split).metadata["noise"]["missing_images"] == []
 
 
 def test_import_red_equals_generated_construction(imported):
     """The shipped red splits are the web construction itself: same rows as the split file."""
+    sl = release().level_split("red", 0.8)
     sp = imported.split("web-80", "train")
     assert sp.metadata["noise_spec"]["split_file"] == "red_noise_nl_0.8"
-    assert sp.metadata["realised_rate"] == pytest.approx(release().level_split("red", 0.8).is_web.mean())
+    assert sp.metadata["noise"]["file_realised_rate"] == pytest.approx(sl.is_web.mean())
+    va = imported.split("web-80", "validation")
+    assert sp.is_noisy.sum() + va.is_noisy.sum() == sl.is_web.sum()
+    for split in (sp, va):  # both within a fraction of a percent of the file's rate
+        assert split.metadata["realised_rate"] == pytest.approx(sl.is_web.mean(), abs=10 / len(split))
 
 
 def _release_copy_without(tmp_path, drop_ids):
@@ -231,11 +255,14 @@ def test_import_missing_images(tmp_path, policy):
         return
     with pytest.warns(UserWarning, match="3 of"):
         r = build_from_recipe(recipe(entry, levels=[0.4]), tmp_path / "o")
-    sp = open_dataset(r.out).split("web-40", "train")
+    ds = open_dataset(r.out)
+    sp, va = ds.split("web-40", "train"), ds.split("web-40", "validation")
     assert sorted(sp.metadata["noise"]["missing_images"]) == sorted(f"{g}.png" for g in gone)
+    assert va.metadata["noise"]["missing_images"] == []  # dropped lines are listed once, with train
     assert sp.metadata["noise"]["dropped_missing"] is True
-    assert len(sp) == len(sl) - 3 and not set(gone) & set(sp.ids.tolist())
-    assert sp.metadata["realised_rate"] == pytest.approx((sl.is_web.sum() - 3) / (len(sl) - 3))
+    assert len(sp) + len(va) == len(sl) - 3 and not set(gone) & set(sp.ids.tolist() + va.ids.tolist())
+    assert sp.metadata["noise"]["file_realised_rate"] == pytest.approx((sl.is_web.sum() - 3) / (len(sl) - 3))
+    assert sp.is_noisy.sum() + va.is_noisy.sum() == sl.is_web.sum() - 3
     record = json.loads((r.out / "cnlbench-build.json").read_text())
     assert record["configs"]["web-40"]["noise_spec"]["missing_count"] == 3
     # and a plain list a user can act on: config, split, image name per line
@@ -291,9 +318,34 @@ def test_cnwl_recipes_run_end_to_end_on_a_release_in_the_same_format(repo_root, 
     ds = open_dataset(r.out)
     assert set(ds.configs) == {"web-00", "web-40", "blue-00", "blue-40"}
     sp = ds.split("web-40", "train")
-    assert len(sp) == len(sl) - 3 and sp.metadata["noise"]["missing_images"] == web[:3]
-    np.testing.assert_array_equal(sp.label, sl.labels[~np.isin(sl.names, web[:3])])
+    assert sp.metadata["noise"]["missing_images"] == web[:3]
+    kept = ~np.isin(sl.names, web[:3])
+    rows = _file_rows(ds, "web-40", sl.ids[kept])
+    assert rows["ids"].tolist() == sl.ids[kept].tolist()
+    np.testing.assert_array_equal(rows["label"], sl.labels[kept])
     assert sp.images_uint8().shape[1:3] == (8, 8)
-    blue = ds.split("blue-40", "train")
-    assert blue.ids.tolist() == release().level_split("blue", 0.4).ids.tolist()
+    blue = release().level_split("blue", 0.4)
+    assert _file_rows(ds, "blue-40", blue.ids)["ids"].tolist() == blue.ids.tolist()
     assert len(ds.split("web-40", "test")) == len(src.load_split("test"))
+
+
+def test_generated_train_and_validation_share_no_id(built):
+    for name in built.configs:
+        assert not set(built.split(name, "train").ids.tolist()) & set(built.split(name, "validation").ids.tolist())
+
+
+def test_a_plan_whose_validation_overlaps_train_is_refused():
+    from cnlbench.manifest.families import ConfigPlan, SplitPlan
+    from cnlbench.manifest.family_web import check_disjoint
+    from cnlbench.sources.base import BytesImages
+
+    def split(ids):
+        n = len(ids)
+        return SplitPlan(np.array(ids), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool),
+                         np.full(n, "none"), BytesImages([b""] * n))
+
+    ok = ConfigPlan("web-20", "web", 0.2, {"train": split(["a", "b"]), "validation": split(["c"])}, False)
+    assert check_disjoint(ok) is ok
+    bad = ConfigPlan("web-20", "web", 0.2, {"train": split(["a", "b"]), "validation": split(["b", "c"])}, False)
+    with pytest.raises(RecipeError, match=r"web-20: 1 ids are in both train and validation \(first: \['b'\]\)"):
+        check_disjoint(bad)

@@ -102,15 +102,35 @@ def test_web_names(name, web):
 
 @pytest.mark.parametrize(
     "text, match",
-    [("a.jpg 1 2\n", "expected"), ("a.jpg x\n", "not an integer"), ("a.jpg 7\n", "outside"), ("../a.jpg 1\n", r"\.\.")],
+    [
+        (b"a.jpg 1 2\n", "expected"),
+        (b"a.jpg x\n", "not an integer"),
+        (b"a.jpg 7\n", "outside"),
+        (b"a.jpg -1\n", "outside"),
+        (b"../a.jpg 1\n", r"\.\."),
+        (b"/etc/a.jpg 1\n", "absolute"),
+        (b"a\\b.jpg 1\n", "backslash"),
+        (b"\xff\xfe.jpg 1\n", "not UTF-8"),
+    ],
 )
 def test_split_file_errors_name_file_and_line(tmp_path, text, match):
     p = tmp_path / "red_noise_nl_0.1"
-    p.write_text("ok.jpg 0\n" + text)
+    p.write_bytes(b"ok.jpg 0\n\n" + text)  # a blank line still counts
     with pytest.raises(SourceError, match=match) as e:
         read_split_file(p, num_classes=3)
-    if match != r"\.\.":
-        assert "red_noise_nl_0.1:2" in str(e.value)
+    assert str(e.value).startswith(f"{p}:3: ")
+
+
+def test_repeated_image_is_refused_naming_both_lines(tmp_path):
+    make_release(tmp_path / "r", with_images=False)
+    split = tmp_path / "r" / "split" / "red_noise_nl_0.5"
+    lines = split.read_text().splitlines()
+    split.write_text("\n".join(lines + [lines[1]]) + "\n")
+    rel = CnwlRelease(tmp_path / "r")
+    with pytest.raises(SourceError) as e:
+        import_split(rel, "red_noise_nl_0.5", [])
+    assert f"{split}:{len(lines) + 1}: image id {Path(lines[1].split()[0]).stem!r}" in str(e.value)
+    assert f"repeats {split}:2" in str(e.value)
 
 
 def test_consistency_reports_id_mismatches(tmp_path):
@@ -160,8 +180,8 @@ def test_missing_images_reported_dropped_or_refused(tmp_path):
     gone = ("0000000000000000.jpg", f"{CLASSES[1]}00000004.jpg")
     make_release(tmp_path / "r", missing=gone)
     rel = CnwlRelease(tmp_path / "r")
-    stores = [FolderImageStore(tmp_path / "images")]
     name = "red_noise_nl_0.5"
+    stores = [FolderImageStore(tmp_path / "images")] + rel.image_stores(name)
     rep = import_split(rel, name, stores, missing="report")
     assert rep.missing == gone and len(rep.ids) == 12 and not rep.dropped
     with pytest.raises(MissingDataError):
@@ -174,6 +194,38 @@ def test_missing_images_reported_dropped_or_refused(tmp_path):
     with pytest.raises(MissingDataError, match="2 of 12 images") as e:
         import_split(rel, name, stores, missing="error")
     assert gone[0] in str(e.value) and "missing: drop" in str(e.value)
+    assert f"searched: {tmp_path / 'images'}, {tmp_path / 'r'}/images, {tmp_path / 'r'}/all_images (no such folder)" in str(e.value)
+    assert rep.searched == (str(tmp_path / "images"), f"{tmp_path / 'r'}/images, {tmp_path / 'r'}/all_images (no such folder)")
+    with pytest.raises(MissingDataError, match=f"{gone[0]}.*searched: {tmp_path / 'images'}"):
+        rep.images.encoded(rep.names.tolist().index(gone[0]))
+
+
+def test_third_party_layout_needs_no_image_dir(tmp_path):
+    """all_images/ (training split files) and all_validation/ (clean_validation) under the
+    release root, as third-party readers expect: found without image_dir, each split file in
+    its own folder, paths relative to the release root."""
+    from cnlbench.sources.base import make_source
+
+    lines = make_release(tmp_path / "r")
+    root = tmp_path / "r"
+    (root / "all_images").mkdir()
+    (root / "all_validation").mkdir()
+    for split, rows in lines.items():
+        for n, _ in rows:
+            src = tmp_path / "images" / n
+            dst = root / ("all_validation" if split == "clean_validation" else "all_images") / n
+            if not dst.exists():
+                dst.write_bytes(src.read_bytes())
+    (root / "all_images" / lines["clean_validation"][0][0]).write_bytes(_png(251))  # a same-named decoy
+    src = make_source("cnwl", root=str(root))
+    train, test = src.load_split("train"), src.load_split("test")
+    assert train.images.root == root and train.images.relpath(0) == f"all_images/{lines['blue_noise_nl_0.0'][0][0]}"
+    assert test.images.relpath(0) == f"all_validation/{lines['clean_validation'][0][0]}"
+    assert test.images.encoded(0) == (tmp_path / "images" / lines["clean_validation"][0][0]).read_bytes()
+    (root / "all_validation" / lines["clean_validation"][1][0]).unlink()
+    test = make_source("cnwl", root=str(root)).load_split("test")
+    with pytest.raises(MissingDataError, match=f"searched: {root}/all_validation\\)"):
+        test.images.encoded(1)
 
 
 def test_release_without_annotation_file(tmp_path):
