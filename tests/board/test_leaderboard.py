@@ -48,3 +48,51 @@ def test_cli_errors_name_the_fix(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["leaderboard", "--out", str(tmp_path / "x"), "--n-test", "toy"]) == 2
     assert "DATASET=SIZE" in capsys.readouterr().err
+
+
+def test_every_builtin_method_has_a_family_and_a_description():
+    from cnlbench.board.references import FAMILIES, METHOD_INFO, method_info
+    from cnlbench.harness.methods import method_names
+
+    assert set(method_names()) <= set(METHOD_INFO)
+    for name in method_names():
+        info = method_info(name)
+        assert info.family in FAMILIES and info.summary
+        assert all(u.startswith("https://") for u in (info.paper, info.code) if u)
+    assert method_info("my-own-method").family == "other"
+
+
+def _summary_rows(md: str, kind: str) -> dict[str, list[str]]:
+    block = md.split(f"### toy — {kind} noise: summary")[1].split("###")[0]
+    rows = [ln.strip("|").split(" | ") for ln in block.splitlines() if ln.startswith("| ") and "Rank" not in ln]
+    return {r[1].strip(): [c.strip() for c in r] for r in rows}
+
+
+def test_summary_ranks_flags_and_honest_intervals(tmp_path):
+    from board_fixtures import make_row
+
+    rows = toy_rows()
+    # a method that never learns (10 points below CE at 0%): flagged with its reason, unranked
+    rows += [make_row("toy", "sym", lvl, "savage", s, 0.80 - 0.1 * lvl + 0.01 * s)
+             for lvl in (0.0, 0.2, 0.4, 0.8) for s in (0, 1, 2)]
+    # two seeds only, one near 100%: the t interval would pass 100%
+    rows += [make_row("toy", "sym", lvl, "mixup", s, min(1.0, 0.99 - 0.05 * lvl + 0.02 * s))
+             for lvl in (0.0, 0.2, 0.4, 0.8) for s in (0, 1)]
+    out = tmp_path / "lb"
+    assert main(["leaderboard", "--results", str(write_store(tmp_path / "r", rows)), "--out", str(out),
+                 "--reps", "50", "--no-plots", "--commit", "abc1234", "--date", "2025-01-31"]) == 0
+    md = (out / "README.md").read_text(encoding="utf-8")
+    assert "- **Commit:** abc1234" in md and "- **Date:** 2025-01-31" in md
+    summary = _summary_rows(md, "sym")
+    sav = next(v for k, v in summary.items() if k.startswith("[savage]"))
+    assert sav[0] == "—" and "not converged: at 0% noise 81.0% vs CE 90.0%" in sav[-1]
+    ranks = [v[0] for v in summary.values()]
+    assert ranks[:2] == ["1", "2"] and "—" in ranks  # coteaching (3/4 levels) and savage unranked
+    mix = next(v for k, v in summary.items() if k.startswith("[mixup]"))
+    assert mix[3].endswith("⚠")  # bootstrap over 2 seeds: flagged, not shown as trustworthy
+    assert "Too few seeds for a trustworthy interval (gce, mixup)" in md  # gce: one n=1 cell
+    # mixup at 0%: 0.99, 1.00 -> 99.5 ± 6.4 would pass 100: shown clipped, with the note
+    assert "99.5 [93.1, 100.0]" in md and "Intervals are clipped to [0, 100]" in md
+    assert "100.0 ±" not in md and not any(f"{v} ±" in md for v in ("101", "102", "103", "104", "105"))
+    data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
+    assert set(data["protocol_flags"]["toy/sym"]) == {"savage"}
