@@ -5,13 +5,15 @@ Images are uint8 (N, C, H, W); labels int64. Splits: ``train`` (noisy labels), `
 ``clean_label`` and ``is_noisy`` for the curves and the noise-detection AUROC only: the engine
 never uses them for a training or selection decision.
 
-Image tensors are cached per process (a small LRU keyed by a content key and the device), so
+Image tensors are cached per process (an LRU keyed by a content key and the device, bounded
+in bytes: :data:`IMAGE_CACHE_BYTES`), so
 the configs of one dataset (same ids, different labels) and the runs of one config share one
 copy; only the label tensors are per config.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -26,8 +28,11 @@ import torch
 from cnlbench.errors import DeviceError, HarnessError
 
 SPLITS = ("train", "validation", "test")
-#: How many decoded image tensors a process keeps (each is one split of one dataset).
-IMAGE_CACHE_SIZE = 6
+#: Bytes of decoded image tensors a process keeps, per device (each entry is one split of one
+#: dataset; the newest entry is kept whatever its size). 2 GiB holds CIFAR-10 and CIFAR-100
+#: (184 MB each) or one 84x84 Mini-ImageNet (1.3 GB); a worker that serves many runs (Ray)
+#: stays bounded however many datasets its runs read.
+IMAGE_CACHE_BYTES = 2 * 2**30
 _IMAGE_CACHE: "OrderedDict[tuple[str, str], torch.Tensor]" = OrderedDict()
 
 
@@ -170,8 +175,12 @@ def _cached_images(host: HostSplit, device: torch.device) -> torch.Tensor:
         raw = host.images() if callable(host.images) else host.images
     t = torch.from_numpy(_nchw(raw)).to(device)
     _IMAGE_CACHE[ck] = t
-    while len(_IMAGE_CACHE) > IMAGE_CACHE_SIZE:
-        _IMAGE_CACHE.popitem(last=False)
+    on_device = [k for k in _IMAGE_CACHE if k[1] == ck[1]]  # oldest first
+    held = sum(_IMAGE_CACHE[k].nbytes for k in on_device)
+    for k in on_device[:-1]:
+        if held <= IMAGE_CACHE_BYTES:
+            break
+        held -= _IMAGE_CACHE.pop(k).nbytes
     return t
 
 
@@ -247,10 +256,17 @@ def load_task(
     dataset: Any = None,
 ) -> TaskData:
     """Read ``config`` of a built dataset folder onto ``device`` (``dataset`` reuses an already
-    opened ``BuiltDataset``)."""
+    opened ``BuiltDataset``).
+
+    Refuses (``ManifestError`` naming the config and file) a dataset whose recomputed
+    fingerprints, noise record or reference images' SHA-256 differ from what the build
+    recorded; images decode under the one pixel limit of ``cnlbench.sources.images``."""
     ds = dataset if dataset is not None else open_built(dataset_dir, image_root)
     if config not in ds.configs:
         raise HarnessError(f"unknown config {config!r} in {str(dataset_dir)!r}; valid configs: {list(ds.configs)}")
+    # Before any image is decoded: every split's content, the config fingerprint and the noise
+    # record (level, matrix) must match what the build recorded (ManifestError naming the file).
+    fingerprint = str(ds.fingerprint(config))
     host = {}
     meta: dict[str, Any] = {}
     for split in SPLITS:
@@ -276,5 +292,51 @@ def load_task(
         noise_kind=kind,
         noise_level=level,
         noise_matrix=ds.transition_matrix(config),
-        fingerprint=str(ds.fingerprint(config)),
+        fingerprint=fingerprint,
+        # what a test-time corruption (:func:`corrupt_test`) needs from the build
+        extra={"noise_spec": meta.get("noise_spec"), "build_seed": meta.get("seed")},
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Test-time corruption (an evaluation option: ``TrainConfig.test_corruption``)
+
+#: ``""``: the clean test split as built; ``"structured"``: the config's structured feature
+#: (blur, smudge; or, for randomised classes, just the class membership) on a known subset of
+#: the clean test images (the DAC study, Thulasidasan et al. 2019).
+TEST_CORRUPTIONS = ("", "structured")
+
+
+def corrupt_test(task: TaskData, kind: str) -> TaskData:
+    """``task`` with its clean test split corrupted at evaluation time (a new TaskData; the
+    input, which packed runs may share, is not changed). Labels stay clean; the test split's
+    ``is_noisy`` marks the corrupted images, on which the engine reports metrics separately.
+
+    ``"structured"``: :func:`cnlbench.manifest.family_structured.apply_test_feature` with the
+    config's recorded noise spec, on the subset chosen by the generator
+    ``structured_test_rng(build seed, config)``; the same build and config always give the same
+    images. A config not built by the ``structured`` family is an error.
+    """
+    if kind not in TEST_CORRUPTIONS:
+        raise HarnessError(f"unknown test corruption {kind!r}; valid: {list(TEST_CORRUPTIONS)}")
+    if not kind:
+        return task
+    from cnlbench.manifest.family_structured import apply_test_feature, structured_test_rng
+
+    spec = dict(task.extra.get("noise_spec") or {})
+    if spec.get("family") != "structured":
+        raise HarnessError(f"test_corruption={kind!r} needs a config built by the `structured` noise family; "
+                           f"{task.dataset}/{task.config} has noise spec {spec or None}. Drop the option or "
+                           "choose a structured config (e.g. blur-20)")
+    test = task.test
+    host = test.images.permute(0, 2, 3, 1).cpu().numpy()  # (N, H, W, C) uint8
+    rng = structured_test_rng(int(task.extra.get("build_seed") or 0), task.config)
+    images, affected = apply_test_feature(spec, host, test.label.cpu().numpy(), rng)
+    device = test.images.device
+    new_test = SplitTensors(
+        images=torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device),
+        label=test.label, clean_label=test.clean_label,
+        is_noisy=torch.from_numpy(np.asarray(affected, dtype=bool)).to(device),
+    )
+    extra = {**task.extra, "test_corruption": {"kind": kind, "spec": spec, "affected": int(affected.sum())}}
+    return dataclasses.replace(task, test=new_test, extra=extra)

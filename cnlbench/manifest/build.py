@@ -7,6 +7,7 @@ same recipe and seed give byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -20,12 +21,14 @@ from cnlbench import __version__
 from cnlbench.errors import ManifestError, RecipeError
 from cnlbench.manifest.atomic import BUILD_RECORD, atomic_directory
 from cnlbench.manifest.families import NOISY_SPLITS, ConfigPlan, FamilyContext, SplitPlan, plan_configs
-from cnlbench.manifest.fingerprint import combine, source_fingerprint, split_fingerprint
+from cnlbench.manifest.fingerprint import combine, noise_fingerprint, source_fingerprint, split_fingerprint
 from cnlbench.manifest.images import IndexedImages
+from cnlbench.manifest.phases import Phases
 from cnlbench.manifest.recipe import Recipe, load_recipe
-from cnlbench.manifest.schema import ORIENTATION, image_column
+from cnlbench.manifest.schema import IMAGE_SHA256, ORIENTATION, image_column
 from cnlbench.manifest.writer import split_table, write_table
 from cnlbench.sources.base import ImageAccess, Source, SplitData, make_source
+from cnlbench.sources.images import image_sha256, read_image_file, verify_image
 
 BUILD_FORMAT = 1
 CLEAN_CONFIG = "clean"
@@ -86,21 +89,27 @@ class BuildReport:
 # Clean splits
 
 
-def validation_mask(ids: np.ndarray, strata: np.ndarray, fraction: float) -> np.ndarray:
+def holdout_count(n: int, fraction: float) -> int:
+    """How many of ``n`` rows the carve holds out: ``round(fraction * n)`` (halves up), at least
+    one when ``n >= 2``, never all."""
+    k = int(np.floor(fraction * n + 0.5))
+    return min(max(k, 1 if n >= 2 else 0), max(n - 1, 0))
+
+
+def validation_mask(ids: np.ndarray, strata: np.ndarray, fraction: float | None = None, *,
+                    counts: Mapping[Any, int] | None = None) -> np.ndarray:
     """(N,) bool: the rows a fixed rule (no RNG) holds out for validation.
 
-    Per stratum (e.g. class) with ``n`` rows, ``round(fraction * n)`` rows (halves up) go to
-    validation (at least one when ``n >= 2``, never all): those whose ``sha256(id)`` sort first.
-    Same ids -> same rows on any machine.
+    Per stratum (e.g. class) with ``n`` rows, :func:`holdout_count` ``(n, fraction)`` rows go to
+    validation (or ``counts[stratum]`` rows, when ``counts`` is given; strata it omits give
+    none): those whose ``sha256(id)`` sort first. Same ids -> same rows on any machine.
     """
     keys = np.array([hashlib.sha256(str(i).encode()).hexdigest() for i in ids])
     strata = np.asarray(strata)
     is_val = np.zeros(len(keys), dtype=bool)
     for c in np.unique(strata):
         where = np.flatnonzero(strata == c)
-        n = len(where)
-        k = int(np.floor(fraction * n + 0.5))
-        k = min(max(k, 1 if n >= 2 else 0), n - 1)
+        k = holdout_count(len(where), fraction) if counts is None else int(counts.get(c.item(), 0))
         if k > 0:
             is_val[where[np.argsort(keys[where], kind="stable")[:k]]] = True
     return is_val
@@ -191,35 +200,65 @@ def realised(label: np.ndarray, clean_label: np.ndarray, is_noisy: np.ndarray, k
 
 
 class _ImageStore:
-    """Image column values for a build, caching encoded bytes per image access object."""
+    """Image column values for a build, caching encoded bytes per image access object.
+
+    Every image is opened and fully decoded once, under the one pixel limit of
+    :func:`cnlbench.sources.images.max_pixels` (a bomb, a truncated file or a non-image is
+    refused naming the file), whatever the image mode; reference builds record each file's
+    SHA-256 beside its path.
+    """
 
     def __init__(self, mode: str, folder: Path):
         self.mode, self.folder = mode, folder
         self._cache: dict[int, tuple[ImageAccess, list[bytes]]] = {}
-        self._written: dict[str, str] = {}  # reference mode: relpath -> sha256
+        self._written: dict[str, str] = {}  # reference mode, in-memory images: relpath -> sha256
+        self._files: dict[tuple[str, str], str] = {}  # reference mode, file-backed: (root, rel) -> sha256
+        self._verified: set[str] = set()  # sha256 of blobs already decoded
         self.external_root = False
 
-    def _blobs(self, access: ImageAccess) -> list[bytes]:
+    def _check(self, blob: bytes, name: str) -> str:
+        """Decode ``blob`` fully (once per distinct content); return its SHA-256."""
+        digest = image_sha256(blob)
+        if digest not in self._verified:
+            verify_image(blob, name)
+            self._verified.add(digest)
+        return digest
+
+    def _blobs(self, access: ImageAccess, ids: np.ndarray) -> list[bytes]:
         key = id(access)
         if key not in self._cache:
-            self._cache[key] = (access, list(access.iter_encoded()))  # keep access alive
+            blobs = list(access.iter_encoded())
+            for ident, blob in zip(ids, blobs):
+                self._check(blob, str(ident))
+            self._cache[key] = (access, blobs)  # keep access alive
         return self._cache[key][1]
 
-    def column(self, ids: np.ndarray, access: ImageAccess) -> tuple[list, list]:
-        """(column values for Parquet, per-row value hashed by the fingerprint)."""
+    def _file_sha(self, access: ImageAccess, rel: str) -> str:
+        """SHA-256 of the file ``access.root / rel``, read safely and decoded once."""
+        if access.root is None:
+            raise ManifestError(f"image {rel!r} has a path but its source gives no image root; fix the source's ImageAccess.root")
+        key = (str(access.root), rel)
+        if key not in self._files:
+            self._files[key] = self._check(read_image_file(access.root, rel), rel)
+        return self._files[key]
+
+    def column(self, ids: np.ndarray, access: ImageAccess) -> tuple[list, list, list | None]:
+        """(column values for Parquet, per-row value hashed by the fingerprint, per-row image
+        SHA-256 in reference mode else ``None``)."""
         if self.mode == "embed":
-            blobs = self._blobs(access)
-            return [{"bytes": b, "path": f"{i}.{_image_ext(b)}"} for i, b in zip(ids, blobs)], blobs
-        paths = []
+            blobs = self._blobs(access, ids)
+            return [{"bytes": b, "path": f"{i}.{_image_ext(b)}"} for i, b in zip(ids, blobs)], blobs, None
+        paths, shas = [], []
         for row, ident in enumerate(ids):
             rel = access.relpath(row)
             if rel is not None:
                 self.external_root = True
                 paths.append(rel)
+                shas.append(self._file_sha(access, rel))
                 continue
-            blob = self._blobs(access)[row]
+            blob = self._blobs(access, ids)[row]
             rel = f"images/{ident}.{_image_ext(blob)}"
-            digest = hashlib.sha256(blob).hexdigest()
+            digest = image_sha256(blob)
             if self._written.setdefault(rel, digest) != digest:
                 raise ManifestError(f"two different images share id {ident!r}; a source must give each image its own id")
             target = self.folder / rel
@@ -227,20 +266,21 @@ class _ImageStore:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(blob)
             paths.append(rel)
+            shas.append(digest)
         if self.external_root and self._written:
             raise ManifestError("reference build mixes file-backed and in-memory images; use `images: embed` for this recipe")
-        return paths, paths
+        return paths, paths, shas
 
 
 def _write_split(
     folder: Path, rel: str, plan: SplitPlan, store: _ImageStore, class_names, recipe: Recipe, meta: dict
 ) -> dict[str, Any]:
-    image_values, hashed = store.column(plan.ids, plan.images)
+    image_values, hashed, shas = store.column(plan.ids, plan.images)
     k = len(class_names)
     if plan.label.min(initial=0) < 0 or plan.label.max(initial=0) >= k:
         raise ManifestError(f"{meta['config']}/{meta['split']}: labels outside 0..{k - 1}; the noise family produced an invalid label")
     stats = realised(plan.label, plan.clean_label, plan.is_noisy, k)
-    fp = split_fingerprint(plan.ids, hashed, plan.label, plan.clean_label, plan.is_noisy, plan.noise_source)
+    fp = split_fingerprint(plan.ids, hashed, plan.label, plan.clean_label, plan.is_noisy, plan.noise_source, shas)
     meta = {**meta, **stats, "fingerprint": fp, "num_rows": len(plan)}
     columns = {
         "id": plan.ids,
@@ -250,6 +290,8 @@ def _write_split(
         "is_noisy": plan.is_noisy,
         "noise_source": plan.noise_source,
     }
+    if shas is not None:
+        columns[IMAGE_SHA256] = shas
     write_table(split_table(columns, class_names, recipe.images, meta), folder / rel)
     return {"file": rel, "rows": len(plan), "realised_rate": stats["realised_rate"], "num_noisy": stats["num_noisy"], "fingerprint": fp}
 
@@ -303,8 +345,22 @@ def _searched_folders(plans: Sequence[ConfigPlan]) -> list[str]:
     return list(out)
 
 
+def _store_images(store: _ImageStore, splits: Sequence[SplitPlan], phases: Phases) -> None:
+    """Read, check and (reference mode) write every image once, as a phase of its own before
+    any config is written; writing the configs then reuses the store's caches."""
+    distinct: dict[int, SplitPlan] = {}
+    for sp in splits:
+        distinct.setdefault(id(sp.images), sp)
+    name = "writing images" if store.mode == "reference" else "reading images"
+    with phases.phase(name, total=sum(len(sp) for sp in distinct.values()), unit="images") as tick:
+        for sp in distinct.values():
+            store.column(sp.ids, sp.images)
+            tick(len(sp))
+
+
 def build_from_recipe(
-    recipe: str | Path | Mapping[str, Any] | Recipe, out: str | Path, *, seed: int | None = None, progress: bool = False
+    recipe: str | Path | Mapping[str, Any] | Recipe, out: str | Path, *, seed: int | None = None,
+    progress: bool | Phases = False,
 ) -> BuildReport:
     """Build the dataset folder ``out`` from ``recipe``.
 
@@ -312,7 +368,9 @@ def build_from_recipe(
         recipe: a recipe YAML path, a parsed mapping or a :class:`Recipe`.
         out: output folder; replaced atomically (a non-build folder is never replaced).
         seed: overrides the recipe's ``seed``.
-        progress: show a tqdm progress bar on stderr.
+        progress: report every phase on stderr (loading the source, drawing the noise, writing
+            images, writing configs, syncing to disk): bars on a terminal, plain lines elsewhere
+            (:class:`~cnlbench.manifest.phases.Phases`; pass one to choose its stream).
 
     Returns:
         A :class:`BuildReport` with per-config sizes, requested levels and realised rates.
@@ -323,11 +381,14 @@ def build_from_recipe(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise RecipeError(f"seed {seed!r} is not a non-negative integer; pass e.g. --seed 0")
     seed = rec.seed if seed is None else int(seed)
-    source = make_source(rec.source_kind, **rec.resolved_source_options())
-    class_names = list(source.class_names)
-    clean = clean_splits(source, rec)
-    src_fp = source_fingerprint({s: (d.ids, d.labels) for s, d in clean.items()})
-    plans = _plans(rec, clean, class_names, seed)
+    phases = progress if isinstance(progress, Phases) else Phases(f"build {rec.name}", enabled=bool(progress))
+    with phases.phase("loading the source"):
+        source = make_source(rec.source_kind, **rec.resolved_source_options())
+        class_names = list(source.class_names)
+        clean = clean_splits(source, rec)
+        src_fp = source_fingerprint({s: (d.ids, d.labels) for s, d in clean.items()})
+    with phases.phase("drawing the noise"):
+        plans = _plans(rec, clean, class_names, seed)
     default = _default_config(plans)
     raw = _jsonable(rec.raw)
     base_meta = {
@@ -341,19 +402,19 @@ def build_from_recipe(
         "source_fingerprint": src_fp,
     }
     out = Path(out)
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=1 + 2 * len(plans), desc=f"build {rec.name}", unit="split", disable=not progress)
+    writing = contextlib.ExitStack()
     record_configs: dict[str, Any] = {}
     summaries = []
     try:
-        with atomic_directory(out) as tmp:
+        with atomic_directory(out, phase=phases.phase) as tmp:
             store = _ImageStore(rec.images, tmp)
             test = clean["test"]
             test_plan = SplitPlan(test.ids, test.labels, test.labels, np.zeros(len(test), bool), np.full(len(test), "none"), test.images)
             test_meta = {**base_meta, "config": CLEAN_CONFIG, "split": "test", "noise_kind": "none", "requested_level": 0.0, "nested": False, "noise": {}, "noise_spec": {}, "requested_matrix": None}
+            _store_images(store, [test_plan, *(p.splits[sp] for p in plans for sp in NOISY_SPLITS)], phases)
+            tick = writing.enter_context(phases.phase("writing configs", total=1 + 2 * len(plans), unit="splits"))
             test_rec = _write_split(tmp, split_file(CLEAN_CONFIG, "test"), test_plan, store, class_names, rec, test_meta)
-            bar.update(1)
+            tick(1)
             for plan in plans:
                 splits_rec = {}
                 for split in NOISY_SPLITS:
@@ -369,7 +430,7 @@ def build_from_recipe(
                         "nested": plan.nested,
                     }
                     splits_rec[split] = _write_split(tmp, split_file(plan.name, split), plan.splits[split], store, class_names, rec, meta)
-                    bar.update(1)
+                    tick(1)
                 splits_rec["test"] = test_rec
                 fp = combine({s: splits_rec[s]["fingerprint"] for s in ("train", "validation", "test")})
                 record_configs[plan.name] = {
@@ -381,6 +442,7 @@ def build_from_recipe(
                     "requested_matrix": None if plan.requested_matrix is None else np.asarray(plan.requested_matrix, np.float64).tolist(),
                     "splits": splits_rec,
                     "fingerprint": fp,
+                    "noise_fingerprint": noise_fingerprint(plan.kind, plan.level, plan.requested_matrix),
                 }
                 summaries.append(
                     ConfigSummary(
@@ -420,6 +482,8 @@ def build_from_recipe(
             text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False) + "\n"
             (tmp / BUILD_RECORD).write_text(text, encoding="utf-8")
             (tmp / "README.md").write_text(render_card(record, rec, source), encoding="utf-8")
+            writing.close()
     finally:
-        bar.close()
+        writing.close()
+    phases.close()
     return BuildReport(out=out, name=rec.name, seed=seed, source_fingerprint=src_fp, default_config=default, configs=tuple(summaries))

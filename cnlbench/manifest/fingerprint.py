@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -81,20 +81,36 @@ def combine(parts: Mapping[str, str]) -> str:
 
 
 def split_fingerprint(
-    ids, image, label: np.ndarray, clean_label: np.ndarray, is_noisy: np.ndarray, noise_source
+    ids, image, label: np.ndarray, clean_label: np.ndarray, is_noisy: np.ndarray, noise_source,
+    image_sha256: Sequence[str] | None = None,
 ) -> str:
     """sha256 of one manifest split's content columns, in contract order.
 
     ``image`` is the image bytes per row (embedded builds) or the ``image_path`` strings
-    (reference builds); the ``path`` field of an embedded image is not hashed.
+    (reference builds); the ``path`` field of an embedded image is not hashed. Reference builds
+    also pass ``image_sha256`` (each file's SHA-256), hashed last, so the fingerprint covers
+    the pixels a reference build points to.
     """
-    return hash_columns(
-        {
-            "id": [str(v) for v in ids],
-            "image": list(image),
-            "label": np.asarray(label, np.int64),
-            "clean_label": np.asarray(clean_label, np.int64),
-            "is_noisy": np.asarray(is_noisy, bool),
-            "noise_source": [str(v) for v in noise_source],
-        }
-    )
+    columns = {
+        "id": [str(v) for v in ids],
+        "image": list(image),
+        "label": np.asarray(label, np.int64),
+        "clean_label": np.asarray(clean_label, np.int64),
+        "is_noisy": np.asarray(is_noisy, bool),
+        "noise_source": [str(v) for v in noise_source],
+    }
+    if image_sha256 is not None:
+        columns["image_sha256"] = [str(v) for v in image_sha256]
+    return hash_columns(columns)
+
+
+def noise_fingerprint(kind: str, level: float | None, requested_matrix: Any) -> str:
+    """sha256 of what training reads from a config's build record besides the rows: the noise
+    kind, the requested level and the requested (K, K) matrix (``None`` when absent), in a
+    canonical JSON form (floats as ``repr``, so any edit changes it)."""
+    import json
+
+    matrix = None if requested_matrix is None else [[float(v) for v in row] for row in requested_matrix]
+    text = json.dumps({"kind": kind, "level": None if level is None else float(level), "requested_matrix": matrix},
+                      sort_keys=True, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

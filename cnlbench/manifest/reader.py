@@ -11,30 +11,30 @@ sources), refusing any path that escapes it.
 
 from __future__ import annotations
 
-import io
+import fnmatch
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from cnlbench.errors import ManifestError
+from cnlbench.errors import ManifestError, SourceError
 from cnlbench.manifest.atomic import BUILD_RECORD
 from cnlbench.manifest.fingerprint import combine, split_fingerprint
-from cnlbench.manifest.schema import METADATA_KEY, SPLITS, image_column
+from cnlbench.manifest.schema import IMAGE_SHA256, METADATA_KEY, SPLITS, image_column
 from cnlbench.manifest.writer import check_relpath
+from cnlbench.sources.images import decode_array, image_sha256
 
 
-def _decode(blob: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(blob)) as im:
-        if im.mode not in ("L", "RGB"):
-            im = im.convert("RGB")
-        arr = np.asarray(im, dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+def _decode(blob: bytes, name: str) -> np.ndarray:
+    """(H, W, C) uint8 under the one pixel limit every image reader shares; a bomb, a
+    truncated file or a non-image raises a :class:`ManifestError` naming ``name``."""
+    try:
+        return decode_array(blob, name)
+    except SourceError as exc:
+        raise ManifestError(str(exc)) from None
 
 
 def resolve_under(root: Path, rel: str) -> Path:
@@ -78,6 +78,14 @@ class ManifestSplit:
         self.clean_label = table.column("clean_label").to_numpy().astype(np.int64)
         self.is_noisy = table.column("is_noisy").to_numpy(zero_copy_only=False).astype(bool)
         self.noise_source = np.asarray(table.column("noise_source").to_pylist(), dtype=str)
+        self.image_sha256: list[str] | None = None
+        if images == "reference":
+            if IMAGE_SHA256 not in table.column_names:
+                raise ManifestError(
+                    f"{config}/{split}: {str(path)!r} has no {IMAGE_SHA256!r} column (built by an older cnlbench, "
+                    "whose reference builds never checked their images); rebuild the dataset with `cnlbench build`"
+                )
+            self.image_sha256 = [str(v) for v in table.column(IMAGE_SHA256).to_pylist()]
         self._images_cache: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -91,7 +99,8 @@ class ManifestSplit:
     @cached_property
     def fingerprint(self) -> str:
         """sha256 of this split's content (see :func:`cnlbench.manifest.fingerprint.split_fingerprint`)."""
-        return split_fingerprint(self.ids, self._image_values(), self.label, self.clean_label, self.is_noisy, self.noise_source)
+        return split_fingerprint(self.ids, self._image_values(), self.label, self.clean_label, self.is_noisy,
+                                 self.noise_source, self.image_sha256)
 
     def encoded_images(self) -> list[bytes]:
         """Encoded image bytes per row (reference builds read the files under the image root)."""
@@ -103,18 +112,43 @@ class ManifestSplit:
                 f"{self.config}/{self.split}: images are referenced under an external root; "
                 "pass open_dataset(path, image_root=FOLDER) with the source's image folder"
             )
-        out = []
-        for rel in values:
-            p = resolve_under(self.image_root, rel)
-            if not p.is_file():
-                raise ManifestError(f"image {rel!r} is missing under {str(self.image_root)!r}; restore it or pass the right image_root")
-            out.append(p.read_bytes())
-        return out
+        assert self.image_sha256 is not None
+        return [self.read_file(rel, want) for rel, want in zip(values, self.image_sha256)]
+
+    def read_file(self, rel: str, sha256: str) -> bytes:
+        """Bytes of the referenced image ``rel`` (under the image root, never outside it),
+        refused unless their SHA-256 is ``sha256`` (what the build recorded)."""
+        if self.image_root is None:
+            raise ManifestError(f"{self.config}/{self.split}: images are referenced under an external root; "
+                                "pass open_dataset(path, image_root=FOLDER) with the source's image folder")
+        p = resolve_under(self.image_root, rel)
+        if not p.is_file():
+            raise ManifestError(f"image {rel!r} is missing under {str(self.image_root)!r}; restore it or pass the right image_root")
+        blob = p.read_bytes()
+        got = image_sha256(blob)
+        if got != sha256:
+            raise ManifestError(
+                f"{self.config}/{self.split}: image file {str(p)!r} has SHA-256 {got[:16]}..., the manifest records "
+                f"{sha256[:16]}...; the file changed after the build (restore it, pass the right image_root, or "
+                "rebuild the dataset)"
+            )
+        return blob
+
+    def image_path_values(self) -> list[str]:
+        """Reference builds: the ``image_path`` of every row."""
+        return [str(v) for v in self.table.column("image_path").to_pylist()]
+
+    def image_names(self) -> list[str]:
+        """Per row, how errors name its image: the file path (reference) or ``config/split:id``."""
+        if self.images_mode == "reference":
+            return [str(v) for v in self._image_values()]
+        return [f"{self.config}/{self.split}: id {i}" for i in self.ids]
 
     def images_uint8(self) -> np.ndarray:
-        """All images decoded once into an (N, H, W, C) uint8 array (C = 1 gray or 3 RGB)."""
+        """All images decoded once into an (N, H, W, C) uint8 array (C = 1 gray or 3 RGB),
+        each under the pixel limit of :func:`cnlbench.sources.images.max_pixels`."""
         if self._images_cache is None:
-            arrays = [_decode(b) for b in self.encoded_images()]
+            arrays = [_decode(b, n) for b, n in zip(self.encoded_images(), self.image_names())]
             shapes = {a.shape for a in arrays}
             if len(shapes) > 1:
                 chans = {s[2] for s in shapes}
@@ -130,6 +164,41 @@ class ManifestSplit:
         return self._images_cache
 
 
+#: Keys of ``cnlbench-build.json`` every reader relies on, and their JSON types.
+_RECORD_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "class_names": list, "configs": dict, "images": str, "default_config": str, "clean": dict,
+}
+
+
+def read_build_record(path: str | Path) -> dict[str, Any]:
+    """The parsed ``cnlbench-build.json`` at ``path``, its shape checked: a JSON object with
+    the keys of :data:`_RECORD_KEYS`, each config an object with ``splits`` for every split.
+    Anything else raises :class:`ManifestError` naming the file and the key."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{str(path)!r} is not UTF-8 text ({exc}); rebuild the dataset") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{str(path)!r} is not valid JSON ({exc}); rebuild the dataset") from None
+    if not isinstance(record, dict):
+        raise ManifestError(f"{str(path)!r} holds a JSON {type(record).__name__}, not the build record object; rebuild the dataset")
+    for key, typ in _RECORD_KEYS.items():
+        if not isinstance(record.get(key), typ):
+            got = "missing" if key not in record else f"a {type(record[key]).__name__}"
+            raise ManifestError(f"{str(path)!r}: key {key!r} is {got}, expected a JSON {getattr(typ, '__name__', typ)}; "
+                                "the build record was edited or truncated; rebuild the dataset")
+    if record["images"] not in ("embed", "reference"):
+        raise ManifestError(f"{str(path)!r}: images {record['images']!r} is not 'embed' or 'reference'; rebuild the dataset")
+    for name, cfg in record["configs"].items():
+        splits = cfg.get("splits") if isinstance(cfg, dict) else None
+        if not isinstance(splits, dict) or any(not isinstance(splits.get(s), dict) or not isinstance(splits[s].get("file"), str)
+                                               for s in SPLITS):
+            raise ManifestError(f"{str(path)!r}: config {name!r} does not list a file for each of {list(SPLITS)}; "
+                                "rebuild the dataset")
+    return record
+
+
 class BuiltDataset:
     """A built dataset folder: configs, class names, splits, fingerprints."""
 
@@ -138,10 +207,7 @@ class BuiltDataset:
         rec_path = self.path / BUILD_RECORD
         if not rec_path.is_file():
             raise ManifestError(f"{str(self.path)!r} has no {BUILD_RECORD}; pass a folder written by `cnlbench build`")
-        try:
-            self.record: dict[str, Any] = json.loads(rec_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{str(rec_path)!r} is not valid JSON ({exc}); rebuild the dataset") from None
+        self.record: dict[str, Any] = read_build_record(rec_path)
         self.name: str = self.record["name"]
         self.class_names: list[str] = list(self.record["class_names"])
         self.configs: list[str] = list(self.record["configs"])
@@ -153,6 +219,7 @@ class BuiltDataset:
         else:
             self.image_root = None
         self._splits: dict[tuple[str, str], ManifestSplit] = {}
+        self._verified: dict[str, str] = {}
 
     @property
     def num_classes(self) -> int:
@@ -177,9 +244,22 @@ class BuiltDataset:
             self._splits[key] = ManifestSplit(resolve_under(self.path, rel), self.images, self.image_root, config, split)
         return self._splits[key]
 
-    def fingerprint(self, config: str) -> str:
-        """sha256 over the config's train/validation/test content fingerprints (recomputed)."""
+    def content_fingerprint(self, config: str) -> str:
+        """sha256 over the config's train/validation/test content fingerprints (recomputed,
+        not compared with anything)."""
         return combine({s: self.split(config, s).fingerprint for s in SPLITS})
+
+    def fingerprint(self, config: str) -> str:
+        """The config's fingerprint, recomputed and checked: every split's content, the config
+        fingerprint and the noise record (kind, level, matrix) must match what the build
+        recorded, and the level/matrix must describe the rows
+        (:func:`cnlbench.manifest.validate.check_config`); else :class:`ManifestError` naming
+        the config and file. What ``eval`` trains under."""
+        if config not in self._verified:
+            from cnlbench.manifest.validate import check_config
+
+            self._verified[config] = check_config(self, config)
+        return self._verified[config]
 
     def recorded_fingerprint(self, config: str) -> str:
         """The fingerprint recorded by the build in ``cnlbench-build.json``."""
@@ -200,3 +280,20 @@ class BuiltDataset:
 def open_dataset(path: str | Path, image_root: str | Path | None = None) -> BuiltDataset:
     """Open a dataset folder written by ``cnlbench build`` (see :class:`BuiltDataset`)."""
     return BuiltDataset(path, image_root=image_root)
+
+
+def match_configs(patterns: Sequence[str], available: Sequence[str], *,
+                  error: type[Exception] = ManifestError) -> list[str]:
+    """Config names matching ``patterns`` (exact names or globs like ``sym-*``), in the
+    dataset's order; no pattern, or a pattern matching nothing, raises ``error`` listing the
+    valid names. The one glob matcher of ``eval``, ``tune``, ``demo`` and ``export-hf``."""
+    if not patterns:
+        raise error(f"no configs given; pass --configs names or globs, e.g. --configs 'sym-*' "
+                    f"(valid configs: {list(available)})")
+    chosen: list[str] = []
+    for pat in patterns:
+        hits = [c for c in available if fnmatch.fnmatchcase(c, pat)]
+        if not hits:
+            raise error(f"config {pat!r} matches no config of this dataset; valid configs: {list(available)}")
+        chosen += [c for c in hits if c not in chosen]
+    return [c for c in available if c in chosen]

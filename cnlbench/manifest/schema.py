@@ -7,18 +7,22 @@ exactly this schema matters: if a stored Arrow type differs slightly (int16 labe
 fields in another order) ``datasets`` silently drops the ``Image``/``ClassLabel`` feature.
 
 Column order: ``id``, ``image`` (embed) or ``image_path`` (reference), ``label``,
-``clean_label``, ``is_noisy``, ``noise_source``.
+``clean_label``, ``is_noisy``, ``noise_source``; reference builds add ``image_sha256`` (the
+SHA-256 of each referenced image file, checked whenever the file is read).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pyarrow as pa
-from datasets import ClassLabel, DatasetInfo, Features, Image, Split, SplitDict, SplitInfo, Value
 
 from cnlbench.errors import ManifestError
+
+if TYPE_CHECKING:  # HF ``datasets`` is imported where a feature is made: reading a built
+    # folder (the harness) needs only pyarrow, and ``datasets`` is a slow, optional import there
+    from datasets import DatasetInfo, Features
 
 #: Key of the cnlbench JSON in the Parquet key-value metadata.
 METADATA_KEY = b"cnlbench"
@@ -35,23 +39,31 @@ def image_column(images: str) -> str:
     raise ManifestError(f"unknown image mode {images!r}; use 'embed' or 'reference'")
 
 
+#: Reference builds only: hex SHA-256 of each row's image file (verified when read).
+IMAGE_SHA256 = "image_sha256"
+
+
 def features(class_names: Sequence[str], images: str) -> Features:
     """The HF ``Features`` of a manifest split (same for every split and config)."""
+    from datasets import ClassLabel, Features, Image, Value
+
     img = Image() if images == "embed" else Value("string")
-    return Features(
-        {
-            "id": Value("string"),
-            image_column(images): img,
-            "label": ClassLabel(names=list(class_names)),
-            "clean_label": Value("int64"),
-            "is_noisy": Value("bool"),
-            "noise_source": Value("string"),
-        }
-    )
+    cols = {
+        "id": Value("string"),
+        image_column(images): img,
+        "label": ClassLabel(names=list(class_names)),
+        "clean_label": Value("int64"),
+        "is_noisy": Value("bool"),
+        "noise_source": Value("string"),
+    }
+    if images == "reference":
+        cols[IMAGE_SHA256] = Value("string")
+    return Features(cols)
 
 
 def column_names(images: str) -> tuple[str, ...]:
-    return ("id", image_column(images), "label", "clean_label", "is_noisy", "noise_source")
+    extra = (IMAGE_SHA256,) if images == "reference" else ()
+    return ("id", image_column(images), "label", "clean_label", "is_noisy", "noise_source", *extra)
 
 
 def arrow_schema(class_names: Sequence[str], images: str, cnlbench_metadata: Mapping[str, Any] | None = None) -> pa.Schema:
@@ -66,6 +78,8 @@ def arrow_schema(class_names: Sequence[str], images: str, cnlbench_metadata: Map
 
 def dataset_info(class_names: Sequence[str], images: str, split_sizes: Mapping[str, int]) -> DatasetInfo:
     """A ``DatasetInfo`` with the features and each split's ``num_examples``."""
+    from datasets import DatasetInfo, Split, SplitDict, SplitInfo
+
     splits = SplitDict()
     for name in SPLITS:
         if name in split_sizes:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import yaml
 
 from cnlbench.errors import ManifestError
-from cnlbench.manifest.reader import BuiltDataset, ManifestSplit, open_dataset
+from cnlbench.manifest.reader import BuiltDataset, ManifestSplit, _decode, open_dataset
 from cnlbench.manifest.schema import SPLITS, arrow_schema
-from cnlbench.manifest.families import NOISE_SOURCES
+from cnlbench.manifest.families import NOISE_SOURCES, NOISY_SPLITS
+from cnlbench.sources.images import image_sha256
 
 REBUILD = "rebuild it with `cnlbench build RECIPE --out FOLDER`"
 
@@ -91,13 +92,155 @@ def _check_split(ds: BuiltDataset, config: str, split: str, sp: ManifestSplit) -
         )
 
 
-def validate_dataset(path: str | Path, image_root: str | Path | None = None) -> dict[str, str]:
+def _same_matrix(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return np.array_equal(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    except (TypeError, ValueError):
+        return False
+
+
+#: How far a split's realised counts may sit from the requested ones before the recorded
+#: level/matrix is refused as not describing the data. Exact mode rounds each class's flip
+#: count and each cell to floor/ceil of its quota, so a cell is within 2 of ``N_i T[i, j]``;
+#: per-sample mode draws, so 6 binomial standard deviations are added.
+_EXACT_SLACK = 2.0
+_SIGMAS = 6.0
+
+
+def _check_noise_against_data(config: str, split: str, sp: ManifestSplit, level: float | None, matrix: Any, k: int) -> None:
+    """Refuse a recorded level/matrix the split's rows cannot have come from."""
+    if level is None:
+        return
+    where = f"config {config!r} split {split!r} ({sp.path.name})"
+    per_sample = (sp.metadata.get("noise") or {}).get("mode") == "per-sample"
+    known = sp.clean_label >= 0
+    if matrix is not None:
+        t = np.asarray(matrix, dtype=np.float64)
+        counts = np.zeros((k, k), dtype=np.float64)
+        np.add.at(counts, (sp.clean_label[known], sp.label[known]), 1)
+        n_i = counts.sum(axis=1, keepdims=True)
+        want = n_i * t
+        slack = _EXACT_SLACK + (_SIGMAS * np.sqrt(want * (1 - t)) if per_sample else 0.0)
+        bad = np.argwhere(np.abs(counts - want) > slack + 1e-9)
+        if len(bad):
+            i, j = (int(v) for v in bad[0])
+            raise ManifestError(
+                f"{where}: the recorded transition matrix (level {level}) does not describe the rows: "
+                f"{int(counts[i, j])} of {int(n_i[i, 0])} examples of class {i} carry label {j}, the matrix asks for "
+                f"{want[i, j]:.1f} (T[{i},{j}] = {t[i, j]:.4g}); the labels or cnlbench-build.json were edited; {REBUILD}"
+            )
+        return
+    n = len(sp)
+    if not n:
+        return
+    rate = float(sp.is_noisy.mean())
+    slack = (k + 1) / n + (_SIGMAS * math.sqrt(level * (1 - level) / n) if per_sample else 0.0)
+    if abs(rate - level) > slack + 1e-9:
+        raise ManifestError(
+            f"{where}: recorded level {level} but {rate:.4f} of the rows are noisy; the labels or "
+            f"cnlbench-build.json were edited; {REBUILD}"
+        )
+
+
+def check_config(ds: BuiltDataset, config: str) -> str:
+    """Everything training reads of ``config`` checked against what the build recorded.
+
+    Per split, the recomputed content fingerprint (reference builds: including each image's
+    SHA-256) must equal the recorded one; the config fingerprint likewise; the noise kind,
+    level and requested matrix of ``cnlbench-build.json`` must match their recorded
+    ``noise_fingerprint``, each split's Parquet metadata, the config name (``<kind>-<pp>``) and
+    the rows themselves (realised counts within rounding of the requested ones). Raises
+    :class:`ManifestError` naming the config and file; returns the config fingerprint.
+    """
+    from cnlbench.manifest.fingerprint import noise_fingerprint
+    from cnlbench.manifest.recipe import config_name
+
+    ds._check(config, "train")
+    cfg = ds.record["configs"][config]
+    rec_path = ds.path / "cnlbench-build.json"
+    for split in SPLITS:
+        sp = ds.split(config, split)
+        want = (cfg["splits"][split] or {}).get("fingerprint")
+        if sp.fingerprint != want:
+            raise ManifestError(
+                f"config {config!r} split {split!r}: the content of {str(sp.path)!r} has fingerprint "
+                f"{sp.fingerprint[:16]}..., cnlbench-build.json records {str(want)[:16]}...; the file was replaced or "
+                f"edited after the build; {REBUILD}"
+            )
+    fp = ds.content_fingerprint(config)
+    if fp != cfg.get("fingerprint"):
+        raise ManifestError(
+            f"config {config!r}: fingerprint {fp[:16]}... of its splits differs from the {str(cfg.get('fingerprint'))[:16]}... "
+            f"recorded in {str(rec_path)!r}; {REBUILD}"
+        )
+    kind, level, matrix = cfg.get("kind"), cfg.get("level"), cfg.get("requested_matrix")
+    if "noise_fingerprint" not in cfg:
+        raise ManifestError(f"config {config!r}: {str(rec_path)!r} records no noise_fingerprint (built by an older "
+                            f"cnlbench, so its level and matrix are unchecked); {REBUILD}")
+    try:
+        noise_fp = noise_fingerprint(str(kind), level, matrix)
+    except (TypeError, ValueError) as exc:
+        raise ManifestError(f"config {config!r}: level {level!r} or requested_matrix in {str(rec_path)!r} is malformed "
+                            f"({exc}); {REBUILD}") from None
+    if noise_fp != cfg["noise_fingerprint"]:
+        raise ManifestError(
+            f"config {config!r}: the kind, level or transition matrix in {str(rec_path)!r} was edited after the build "
+            f"(noise fingerprint {noise_fp[:16]}..., recorded {str(cfg['noise_fingerprint'])[:16]}...); {REBUILD}"
+        )
+    if level is not None and config != config_name(str(kind), float(level)):
+        raise ManifestError(f"config {config!r}: {str(rec_path)!r} records kind {kind!r} level {level}, which would be "
+                            f"named {config_name(str(kind), float(level))!r}; {REBUILD}")
+    for split in NOISY_SPLITS:
+        sp = ds.split(config, split)
+        meta = sp.metadata
+        if (meta.get("noise_kind"), meta.get("requested_level")) != (kind, level) or not _same_matrix(meta.get("requested_matrix"), matrix):
+            raise ManifestError(
+                f"config {config!r} split {split!r}: {sp.path.name} records kind {meta.get('noise_kind')!r} level "
+                f"{meta.get('requested_level')!r} (and its matrix), cnlbench-build.json kind {kind!r} level {level!r}; "
+                f"the two disagree; {REBUILD}"
+            )
+        _check_noise_against_data(config, split, sp, level, matrix, ds.num_classes)
+    return fp
+
+
+def check_images(ds: BuiltDataset, configs: Sequence[str] | None = None) -> int:
+    """Decode every distinct image of ``configs`` (all when ``None``) once, under the one pixel
+    limit; reference builds also check each file's SHA-256. Returns how many were checked."""
+    seen: set[str] = set()  # embed: SHA-256 of decoded blobs; reference: "path\0sha" checked
+    decoded: set[str] = set()
+    for config in ds.configs if configs is None else configs:
+        for split in SPLITS:
+            sp = ds.split(config, split)
+            if sp.images_mode == "reference":
+                for rel, sha in zip(sp.image_path_values(), sp.image_sha256 or []):
+                    if f"{rel}\0{sha}" in seen:
+                        continue
+                    blob = sp.read_file(rel, sha)
+                    if sha not in decoded:
+                        _decode(blob, rel)
+                        decoded.add(sha)
+                    seen.add(f"{rel}\0{sha}")
+                continue
+            for blob, name in zip(sp.encoded_images(), sp.image_names()):
+                digest = image_sha256(blob)
+                if digest not in decoded:
+                    _decode(blob, name)
+                    decoded.add(digest)
+    return len(decoded)
+
+
+def validate_dataset(path: str | Path, image_root: str | Path | None = None, *, images: bool = False) -> dict[str, str]:
     """Check a dataset folder; raise ManifestError naming the config/split on the first problem.
 
     Checks: the card's YAML lists exactly the built configs (one default) with existing files and
     the right split sizes; every split has the manifest schema, labels in range, valid
     ``noise_source``, unique ids, ``is_noisy`` consistent with the labels, the recorded realised
-    rate and row count, and the recorded content fingerprint. Returns config -> fingerprint.
+    rate and row count, and the recorded content fingerprint; every config passes
+    :func:`check_config` (fingerprints, noise record against the rows). ``images=True`` also
+    decodes every image and checks reference builds' SHA-256s (:func:`check_images`).
+    Returns config -> fingerprint.
     """
     ds = open_dataset(path, image_root=image_root)
     _check_card(ds)
@@ -105,8 +248,7 @@ def validate_dataset(path: str | Path, image_root: str | Path | None = None) -> 
     for config in ds.configs:
         for split in SPLITS:
             _check_split(ds, config, split, ds.split(config, split))
-        fp = ds.fingerprint(config)
-        if fp != ds.recorded_fingerprint(config):
-            raise ManifestError(f"config {config!r}: fingerprint does not match the recorded one; {REBUILD}")
-        out[config] = fp
+        out[config] = check_config(ds, config)
+    if images:
+        check_images(ds)
     return out

@@ -32,7 +32,9 @@ __all__ = [
     "ArrowBinaryImages",
     "FileImages",
     "check_relpath",
+    "decode_array",
     "decode_rgb",
+    "image_sha256",
     "max_pixels",
     "read_image_file",
     "resize_encode",
@@ -177,6 +179,26 @@ def decode_rgb(data: bytes, name: str, *, max_pixels: int | None = None) -> np.n
     """Decode to an (H, W, 3) uint8 RGB array (verified as in :func:`verify_image`)."""
     im = _open_checked(data, name, max_pixels)
     return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def decode_array(data: bytes, name: str, *, max_pixels: int | None = None) -> np.ndarray:
+    """Decode to an (H, W, C) uint8 array, C = 1 (grayscale kept) or 3 (everything else as RGB).
+
+    Verified as in :func:`verify_image`: the one pixel limit (:func:`max_pixels`) and full
+    decoding apply, so the reading API, ``eval`` and export refuse what a build refuses.
+    """
+    im = _open_checked(data, name, max_pixels)
+    if im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")
+    arr = np.asarray(im, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def image_sha256(data: bytes) -> str:
+    """Hex SHA-256 of an image file's bytes (what reference-mode manifests record per row)."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def _size_tuple(size: int | tuple[int, int]) -> tuple[int, int]:

@@ -116,7 +116,7 @@ def test_reference_mode_writes_images_once(tmp_path, recipe):
     assert len(list((out / "images").iterdir())) == 1797
     ds = open_dataset(out)
     sp = ds.split("sym-20", "train")
-    assert sp.table.column_names == ["id", "image_path", "label", "clean_label", "is_noisy", "noise_source"]
+    assert sp.table.column_names == ["id", "image_path", "label", "clean_label", "is_noisy", "noise_source", "image_sha256"]
     assert all(p.startswith("images/") for p in sp.table.column("image_path").to_pylist())
     assert sp.images_uint8().shape == (len(sp), 8, 8, 1)
     validate_dataset(out)
