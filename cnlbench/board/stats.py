@@ -22,6 +22,8 @@ Intervals returned here (all 95% by default):
 - :func:`probability_of_improvement` and :func:`probability_of_improvement_interval`:
   Mann-Whitney ``U / (n_x n_y)`` per level (ties count 1/2), averaged over levels.
 - :func:`paired_difference`: differences paired by (level, seed), t interval over the pairs.
+- :func:`spearman_interval`: Spearman's rho between items' mean scores and a reference order
+  (e.g. published numbers), bootstrap percentile interval over each item's seeds.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ __all__ = [
     "probability_of_improvement",
     "probability_of_improvement_interval",
     "paired_difference",
+    "spearman_rho",
+    "spearman_interval",
     "DEFAULT_REPS",
 ]
 
@@ -293,3 +297,59 @@ def paired_difference(
     keys = sorted(set(x) & set(y), key=repr)
     diffs = [float(x[k]) - float(y[k]) for k in keys]
     return t_interval(diffs, confidence, kind="paired t over (level, seed)")
+
+
+def spearman_rho(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rank correlation between ``x`` ``(..., M)`` and ``y`` ``(M,)`` or ``(..., M)``.
+
+    Ranks are average ranks (ties share the mean of their positions), rho is Pearson's
+    correlation of the ranks along the last axis; shape ``(...)``. NaN where either side has
+    no spread (all tied) or ``M < 2``.
+    """
+    rx = _sps.rankdata(np.asarray(x, dtype=np.float64), axis=-1)
+    ry = _sps.rankdata(np.asarray(y, dtype=np.float64), axis=-1)
+    rx = rx - rx.mean(axis=-1, keepdims=True)
+    ry = ry - ry.mean(axis=-1, keepdims=True)
+    num = (rx * ry).sum(axis=-1)
+    den = np.sqrt((rx * rx).sum(axis=-1) * (ry * ry).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def spearman_interval(
+    scores: Scores,
+    reference: Sequence[float] | np.ndarray,
+    rng: np.random.Generator,
+    reps: int = DEFAULT_REPS,
+    confidence: float = 0.95,
+) -> Interval:
+    """Spearman's rho between items' mean scores and a reference order, with a bootstrap
+    percentile interval over seeds.
+
+    ``scores[i]``: ``(n_i,)`` per-seed scores of item ``i`` (e.g. a method); ``reference``:
+    ``(M,)`` one value per item (e.g. the published numbers), ``M == len(scores)``. The
+    estimate is :func:`spearman_rho` of the per-item means against ``reference``. Each
+    replicate resamples every item's seeds with replacement, independently per item, and
+    recomputes rho; replicates whose means all tie (rho undefined) are dropped. ``n`` is the
+    number of items. NaN interval when no item has two or more seeds; everything NaN with
+    fewer than two items.
+    """
+    _check_confidence(confidence)
+    if reps < 1:
+        raise CnlbenchError(f"reps={reps!r} must be a positive number of resamples, e.g. 2000")
+    items = [_as_1d(s) for s in scores]
+    ref = _as_1d(reference, "reference")
+    if ref.size != len(items):
+        raise CnlbenchError(f"{len(items)} items of scores but {ref.size} reference values; pass one per item")
+    kind = f"bootstrap over seeds ({reps} resamples, percentile)"
+    if len(items) < 2 or any(s.size == 0 for s in items):
+        return Interval(math.nan, math.nan, math.nan, len(items), kind, confidence)
+    estimate = float(spearman_rho(np.array([s.mean() for s in items]), ref))
+    if max(s.size for s in items) < 2:
+        return Interval(estimate, math.nan, math.nan, len(items), kind, confidence)
+    means = np.stack([_resample(s, reps, rng).mean(axis=1) for s in items], axis=-1)  # (reps, M)
+    boot = spearman_rho(means, ref)
+    boot = boot[np.isfinite(boot)]
+    if boot.size == 0:
+        return Interval(estimate, math.nan, math.nan, len(items), kind, confidence)
+    return _percentile_interval(estimate, boot, len(items), kind, confidence)

@@ -7,21 +7,23 @@ import argparse
 from cnlbench.errors import CnlbenchError
 
 NAME = "reproduce"
-HELP = "reproduce a paper's table (build data, run the sweep, compare with the published numbers)"
+HELP = "reproduce a paper (build data, run the sweep, test the paper's claims on our runs)"
 DESCRIPTION = """\
-Build the dataset(s) a paper needs (cached in OUT/data), run its methods through the harness
-(resumable: OUT/results is a results store; finished runs are skipped), and print OUR numbers
-beside the PUBLISHED ones (stored with the citation; n/a where a number was not transcribed)
-and their difference. The table is also written to OUT/REPORT.md, with the scale it came from:
+Build the dataset(s) a paper needs (cached in OUT/data), run its methods through the harness's
+sweep (resumable: OUT/results is a results store; finished runs are skipped), test the paper's
+claims on our runs (PASS / FAIL / NOT TESTABLE, each with its 95% interval) and print our
+numbers beside the published ones (each with its source and trust level). The report is also
+written to OUT/REPORT.md, with the scale it came from:
 
   smoke    digits, 1 epoch: a plumbing check
-  reduced  the digits default on CPU in minutes: compare the ordering, not absolute numbers
-  full     CIFAR-10 on a GPU (refuses without the data or a GPU; --allow-cpu to insist)
+  reduced  the digits default on CPU, 3 seeds at the reference budget: directions and orderings
+  full     CIFAR-10 on a GPU (refuses without the data or a GPU; --allow-cpu to insist);
+           the only scale that prints "ours - published"
 
 examples:
   cnlbench reproduce --list
   cnlbench reproduce patrini2017 --scale reduced --out repro/patrini2017
-  cnlbench reproduce jiang2020 --scale full --data ../shared/data/cifar10 --seeds 3
+  cnlbench reproduce jiang2020 --scale full --data data/cifar10 --dry-run
 """
 
 
@@ -38,19 +40,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="full scale: the CIFAR-10 folder (default: the recipe's, <repo>/data/cifar10)")
     parser.add_argument("--allow-cpu", action="store_true", help="full scale: train on the CPU when no GPU is present")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan and its cost (configs, runs, image-passes) without building or training")
+    parser.add_argument("--tuned", default=None, metavar="FILE",
+                        help="tuned-settings file of `cnlbench tune` made on this reproduction's dataset")
+    parser.add_argument("--tune", action="store_true",
+                        help="tune the methods on equal terms first (OUT/tuning, OUT/tuned.json) and use the result")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnlbench.board.reproduce import list_text, reproduce
+    from cnlbench.board.reproduce import get_reproduction, list_text, plan_text, reproduce
 
     if args.list:
         print(list_text(), end="")
         return 0
     if not args.name:
         raise CnlbenchError("name a reproduction (e.g. `cnlbench reproduce patrini2017`) or pass --list to see them")
+    if args.tune and args.tuned:
+        raise CnlbenchError("--tune and --tuned exclude each other: --tune writes OUT/tuned.json, --tuned reads a file")
+    if args.dry_run:
+        print(plan_text(get_reproduction(args.name), args.scale, seeds=args.seeds, epochs=args.epochs,
+                        data=args.data, tune=args.tune), end="")
+        return 0
     res = reproduce(args.name, args.scale, args.out, seeds=args.seeds, epochs=args.epochs, device=args.device,
-                    allow_cpu=args.allow_cpu, data=args.data, progress=not args.quiet)
+                    allow_cpu=args.allow_cpu, data=args.data, progress=not args.quiet, tuned=args.tuned,
+                    tune=args.tune, jobs=args.jobs)
     print(res.report)
     print(f"wrote {res.report_path}")
     failed = sum(r["status"] != "ok" for r in res.outcome.rows)
