@@ -81,7 +81,7 @@ def part_dependent_noise(
     features: object,
     clean_labels: object,
     level: float,
-    rng: np.random.Generator,
+    rng: np.random.Generator | int,
     *,
     num_classes: int | None = None,
     std: float = 0.1,
@@ -100,7 +100,7 @@ def part_dependent_noise(
         NoiseResult, mode "exact", ``requested_matrix=None``; flipped examples never keep their
         clean label.
     """
-    check_rng(rng)
+    rng = check_rng(rng)
     p = validate_level(level)
     if not (isinstance(std, (int, float)) and np.isfinite(std) and std > 0):
         raise NoiseSpecError(f"std={std!r} must be a positive number (the paper uses 0.1)")

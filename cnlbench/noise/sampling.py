@@ -47,12 +47,17 @@ _R_TOL = 1e-9
 
 
 def check_rng(rng: object) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise NoiseSpecError(
-            f"rng={rng!r} is not a numpy.random.Generator; pass np.random.default_rng(seed) "
-            "(cnlbench never uses the global numpy RNG)"
-        )
-    return rng
+    """The generator to draw from: ``rng`` itself, or ``np.random.default_rng(rng)`` for a
+    non-negative int seed (the same seed gives the same draws). Anything else (None, a float,
+    a bool, the legacy ``RandomState``) is refused: cnlbench never uses the global numpy RNG."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise NoiseSpecError(
+        f"rng={rng!r} is neither a numpy.random.Generator nor a non-negative int seed; pass "
+        "np.random.default_rng(seed) or the seed itself (cnlbench never uses the global numpy RNG)"
+    )
 
 
 def _check_mode(mode: object) -> str:
@@ -168,7 +173,7 @@ def _prepare(clean_labels: object, k: int) -> tuple[np.ndarray, np.ndarray]:
 def apply_transition(
     clean_labels: object,
     T: object,
-    rng: np.random.Generator,
+    rng: np.random.Generator | int,
     *,
     mode: str = "exact",
     level: float | None = None,
@@ -186,7 +191,7 @@ def apply_transition(
     Returns:
         NoiseResult with ``nested=False``.
     """
-    check_rng(rng)
+    rng = check_rng(rng)
     mode = _check_mode(mode)
     Tm = validate_transition_matrix(T)
     k = Tm.shape[0]
@@ -320,7 +325,7 @@ def noise_levels(
     clean_labels: object,
     family: Callable[[float], np.ndarray],
     levels: Iterable[float],
-    rng: np.random.Generator,
+    rng: np.random.Generator | int,
     *,
     nested: bool = True,
     mode: str = "exact",
@@ -338,7 +343,7 @@ def noise_levels(
     Returns:
         ``{level: NoiseResult}`` keyed by the given level values, in the given order.
     """
-    check_rng(rng)
+    rng = check_rng(rng)
     mode = _check_mode(mode)
     given = validate_levels(levels)
     if not callable(family):

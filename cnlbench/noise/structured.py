@@ -89,10 +89,10 @@ def _finish(images, y, k, affected, rng, level, spec) -> StructuredNoise:
 
 
 def randomize_classes(
-    labels: object, classes: object, rng: np.random.Generator, *, num_classes: int | None = None
+    labels: object, classes: object, rng: np.random.Generator | int, *, num_classes: int | None = None
 ) -> StructuredNoise:
     """All examples of ``classes`` get labels drawn uniformly from the other K-1 classes."""
-    check_rng(rng)
+    rng = check_rng(rng)
     y, k = _labels_and_k(labels, num_classes)
     cls = np.unique(np.asarray(classes))
     if cls.size == 0 or not np.issubdtype(cls.dtype, np.integer) or cls.min() < 0 or cls.max() >= k:
@@ -138,13 +138,13 @@ def _check_positive(name: str, value: float, upper: float | None = None) -> floa
 
 
 def blur_images(
-    images: object, fraction: float, rng: np.random.Generator, *, sigma: float = 2.5
+    images: object, fraction: float, rng: np.random.Generator | int, *, sigma: float = 2.5
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blur exactly ``round(N * fraction)`` random images (labels untouched, e.g. on a test split).
 
     Returns (new images (N, H, W, C) uint8, affected (N,) bool).
     """
-    check_rng(rng)
+    rng = check_rng(rng)
     x = validate_images(images)
     p = validate_level(fraction, name="fraction")
     sigma = _check_positive("sigma", sigma)
@@ -157,14 +157,14 @@ def blur_images(
 
 
 def smudge_images(
-    images: object, fraction: float, rng: np.random.Generator, *, radius: float = 0.2, strength: float = 0.9
+    images: object, fraction: float, rng: np.random.Generator | int, *, radius: float = 0.2, strength: float = 0.9
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add a dark smudge (a Gaussian blob of relative ``radius`` and darkening ``strength`` at a
     random position) to exactly ``round(N * fraction)`` random images; labels untouched.
 
     Returns (new images (N, H, W, C) uint8, affected (N,) bool).
     """
-    check_rng(rng)
+    rng = check_rng(rng)
     x = validate_images(images)
     p = validate_level(fraction, name="fraction")
     radius = _check_positive("radius", radius, 1.0)
@@ -191,7 +191,7 @@ def _image_inputs(
 
 
 def blur_and_randomize(
-    images: object, labels: object, fraction: float, rng: np.random.Generator, *,
+    images: object, labels: object, fraction: float, rng: np.random.Generator | int, *,
     sigma: float = 2.5, num_classes: int | None = None,
 ) -> StructuredNoise:
     """Blur exactly ``round(N * fraction)`` images and give them random (wrong) labels."""
@@ -201,7 +201,7 @@ def blur_and_randomize(
 
 
 def smudge_and_randomize(
-    images: object, labels: object, fraction: float, rng: np.random.Generator, *,
+    images: object, labels: object, fraction: float, rng: np.random.Generator | int, *,
     radius: float = 0.2, strength: float = 0.9, num_classes: int | None = None,
 ) -> StructuredNoise:
     """Smudge exactly ``round(N * fraction)`` images and give them random (wrong) labels."""

@@ -30,6 +30,7 @@ from typing import Iterable, Literal, Mapping, Sequence
 import numpy as np
 
 from cnlbench.errors import NoiseSpecError
+from cnlbench.noise.sampling import check_rng
 
 __all__ = [
     "RETRIEVAL_KINDS",
@@ -270,7 +271,7 @@ def web_noise_levels(
     clean_labels,
     pool: WebPool,
     levels: Iterable[float],
-    rng: np.random.Generator,
+    rng: np.random.Generator | int,
     *,
     num_classes: int | None = None,
     nested: bool = True,
@@ -296,11 +297,7 @@ def web_noise_levels(
     """
     if on_shortage not in ("error", "cap"):
         raise NoiseSpecError(f"on_shortage={on_shortage!r} is not known; use 'error' or 'cap'")
-    if not isinstance(rng, np.random.Generator):
-        raise NoiseSpecError(
-            f"rng must be a numpy.random.Generator, got {type(rng).__name__}; pass "
-            f"numpy.random.default_rng(seed)"
-        )
+    rng = check_rng(rng)
     y, k = _check_labels(clean_labels, num_classes)
     lv = _check_levels(levels)
     if not lv:
@@ -379,7 +376,7 @@ def web_noise(
     clean_labels,
     pool: WebPool,
     level: float,
-    rng: np.random.Generator,
+    rng: np.random.Generator | int,
     *,
     num_classes: int | None = None,
     text_only: bool = False,

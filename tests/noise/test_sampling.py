@@ -249,7 +249,7 @@ Y10 = np.repeat(np.arange(10), 5)
         (lambda: noise_levels(Y10, make_family("symmetric", 10), [0.2, 1.2], np.random.default_rng(0)), "1.2"),
         (lambda: noise_levels(Y10, make_family("symmetric", 10), [0.2, 0.2], np.random.default_rng(0)), "duplicates"),
         (lambda: noise_levels(Y10, make_family("symmetric", 10), [], np.random.default_rng(0)), "empty"),
-        (lambda: noise_levels(Y10, make_family("symmetric", 10), [0.2], 42), "42"),
+        (lambda: noise_levels(Y10, make_family("symmetric", 10), [0.2], 4.2), "4.2"),  # a float is no seed (an int is)
         (lambda: noise_levels(Y10, make_family("symmetric", 10), [0.2], np.random.default_rng(0), mode="bernoulli"),
          "bernoulli"),
         (lambda: noise_levels(Y10.astype(float), make_family("symmetric", 10), [0.2], np.random.default_rng(0)),
@@ -269,3 +269,19 @@ def test_invalid_inputs(call, needle):
     with pytest.raises(NoiseSpecError) as err:
         call()
     assert needle in str(err.value)
+
+
+def test_an_int_seed_is_the_generator_it_names():
+    """README: every drawing function takes a Generator or a seed; a seed means default_rng(seed)."""
+    from cnlbench.noise import apply_transition, make_family, noise_levels, symmetric_matrix
+
+    y = np.repeat(np.arange(4), 25)
+    a = apply_transition(y, symmetric_matrix(4, 0.4), 3)
+    b = apply_transition(y, symmetric_matrix(4, 0.4), np.random.default_rng(3))
+    assert np.array_equal(a.noisy_labels, b.noisy_labels)
+    fam = make_family("symmetric", 4)
+    la, lb = noise_levels(y, fam, [0.2, 0.4], np.int64(5)), noise_levels(y, fam, [0.2, 0.4], np.random.default_rng(5))
+    assert all(np.array_equal(la[k].noisy_labels, lb[k].noisy_labels) for k in la)
+    for bad in (None, 1.5, False, -3, np.random.RandomState(0)):
+        with pytest.raises(NoiseSpecError, match="non-negative int seed"):
+            apply_transition(y, symmetric_matrix(4, 0.4), bad)

@@ -166,6 +166,10 @@ def test_bad_levels(bad):
         web_noise([0, 1], make_pool([2, 2]), bad, np.random.default_rng(0))
 
 
-def test_rng_must_be_a_generator():
-    with pytest.raises(NoiseSpecError, match="Generator"):
-        web_noise([0, 1], make_pool([2, 2]), 0.5, 0)
+def test_rng_is_a_generator_or_an_int_seed():
+    by_seed = web_noise([0, 0, 1, 1], make_pool([4, 4]), 0.5, 7)
+    by_gen = web_noise([0, 0, 1, 1], make_pool([4, 4]), 0.5, np.random.default_rng(7))
+    assert np.array_equal(by_seed.replaced, by_gen.replaced) and np.array_equal(by_seed.pool_index, by_gen.pool_index)
+    for bad in (None, 0.5, True, -1, np.random.RandomState(0)):
+        with pytest.raises(NoiseSpecError, match="Generator"):
+            web_noise([0, 1], make_pool([2, 2]), 0.5, bad)
