@@ -206,6 +206,12 @@ class BuiltDataset:
         self.path = Path(path)
         rec_path = self.path / BUILD_RECORD
         if not rec_path.is_file():
+            from cnlbench.manifest.atomic import interrupted_copy
+
+            old = interrupted_copy(self.path)
+            if old is not None:
+                raise ManifestError(f"{str(self.path)!r} is missing: a build was killed while swapping it in; the complete "
+                                    f"previous copy is {str(old)!r} (the next `cnlbench build` renames it back, or rename it yourself)")
             raise ManifestError(f"{str(self.path)!r} has no {BUILD_RECORD}; pass a folder written by `cnlbench build`")
         self.record: dict[str, Any] = read_build_record(rec_path)
         self.name: str = self.record["name"]
