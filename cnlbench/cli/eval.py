@@ -37,7 +37,34 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def methods_listing() -> str:
+    """One line per registered method: name, family, one-line description (board/references.py)."""
+    from cnlbench.board.references import FAMILIES, method_info
+    from cnlbench.harness.methods import get_method, method_names
+
+    def describe(name: str) -> str:
+        text = method_info(name).summary
+        if not text:  # a method of your own: the first line of its docstring
+            text = ((get_method(name).__doc__ or "").strip().splitlines() or [""])[0]
+        return text
+
+    names = sorted(method_names(), key=lambda n: (FAMILIES.index(method_info(n).family), n))
+    width = max(len(n) for n in names)
+    fam = max(len(method_info(n).family) for n in names)
+    return "\n".join(f"{n:<{width}}  {method_info(n).family:<{fam}}  {describe(n)}" for n in names)
+
+
+class _ListMethods(argparse.Action):
+    """``--list-methods``: print the methods and exit, like ``--help`` (no other flag needed)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ARG002
+        print(methods_listing())
+        parser.exit(0)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--list-methods", action=_ListMethods, nargs=0,
+                        help="list every method (name, family, one-line description) and exit")
     parser.add_argument("dataset", metavar="DATASET_DIR", help="a dataset folder written by `cnlbench build`")
     parser.add_argument("--methods", required=True, type=_csv, metavar="M1,M2",
                         help="comma-separated method names (an unknown name lists the valid ones)")

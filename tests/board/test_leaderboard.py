@@ -96,3 +96,18 @@ def test_summary_ranks_flags_and_honest_intervals(tmp_path):
     assert "100.0 ±" not in md and not any(f"{v} ±" in md for v in ("101", "102", "103", "104", "105"))
     data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
     assert set(data["protocol_flags"]["toy/sym"]) == {"savage"}
+
+
+def test_eval_list_methods_needs_no_other_flag(capsys):
+    from cnlbench.board.references import method_info
+    from cnlbench.harness.methods import method_names
+
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--list-methods"])
+    assert exc.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(method_names())
+    by_name = {ln.split()[0]: ln for ln in lines}
+    assert set(by_name) == set(method_names())
+    assert "robust loss" in by_name["gce"] and "Zhang & Sabuncu" in by_name["gce"]
+    assert all(method_info(n).family in ln for n, ln in by_name.items())
