@@ -354,7 +354,7 @@ def check_requirements(plan: ScalePlan, *, device: str, allow_cpu: bool, data: s
     if root is not None and not root.exists():
         raise FileNotFoundError(
             f"the {plan.dataset} data folder {str(root)!r} does not exist; pass --data PATH "
-            f"(e.g. the Hub Parquet copy of CIFAR-10, such as ../shared/data/cifar10) or use --scale reduced"
+            f"(e.g. a folder holding the Hub Parquet copy of CIFAR-10) or use --scale reduced"
         )
     if not plan.needs_gpu:
         return device

@@ -112,7 +112,7 @@ class Method(abc.ABC):
     num_networks: ClassVar[int] = 1
     #: Training stages (T-hat correction and the DAC protocol: 2).
     num_stages: ClassVar[int] = 1
-    #: Default hyperparameters (the reference code's, see ../shared/notes/methods.md).
+    #: Default hyperparameters (the reference code's, see docs/methods.md).
     defaults: ClassVar[dict[str, Any]] = {}
     #: Methods whose definition includes regularisation the engine must apply (e.g. the CNWL
     #: paper's WeDecay/Dropout baselines): ``{"weight_decay": 5e-4}``, ``{"dropout": 0.5}``.

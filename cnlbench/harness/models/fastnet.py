@@ -11,7 +11,7 @@ training-image statistics (the eigenvectors of the covariance of 2x2 patches, sc
 trains. Without images the layer keeps its random initialisation (still frozen). Deterministic
 (no RNG): the patches are those of the first images given.
 
-NOT kept (they are noise-robustness tricks, see ``../shared/notes/performance.md``): label
+NOT kept (they are noise-robustness tricks that would blur the comparison): label
 smoothing, test-time augmentation, lookahead weight averaging, loss-based example dropping.
 """
 
