@@ -37,11 +37,11 @@ train split's metadata lists them all) and the metadata records the realised rat
 dropping. Every report names the image folders searched.
 
 The release ships no noisy validation, so each imported config holds one out of its OWN split
-file: :func:`~cnlbench.manifest.build.validation_mask` (the recipe carve's fixed sha256 rule)
-per stratum (label, noisy line), ``validation_fraction`` of the lines (default 0.1). Validation
-rows carry the file's labels and noise (its realised rate is within one example per class of
-the file's) and never appear in train; train and validation of every config, imported or
-generated, are checked to share no id.
+file (:func:`holdout_mask`): per label, the recipe carve's count of lines
+(``validation_fraction``, default 0.1), split between noisy and clean lines in the class's
+proportion (to within half an example), each chosen by the carve's fixed sha256 rule.
+Validation rows carry the file's labels and noise and never appear in train; train and
+validation of every config, imported or generated, are checked to share no id.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from typing import Sequence
 import numpy as np
 
 from cnlbench.errors import MissingDataError, RecipeError
-from cnlbench.manifest.build import validation_mask
+from cnlbench.manifest.build import holdout_count, validation_mask
 from cnlbench.manifest.families import ConfigPlan, FamilyContext, SplitPlan, register_family
 from cnlbench.manifest.images import IndexedImages, MixedImages
 from cnlbench.manifest.recipe import config_name
@@ -274,11 +274,29 @@ def _validation_fraction(ctx: FamilyContext) -> float:
 def holdout_description(fraction: float) -> str:
     """How an imported config's validation is held out (shown on the card, kept in the record)."""
     return (
-        f"held out from the config's own split file: per stratum (label, noisy line), round({fraction:g} x n) lines "
-        "whose sha256(id) sort first (at least one of two or more, never all; the recipe carve's rule); "
-        "same labels and noise as the file, realised rate within one example per class of the file's; "
-        "no id in both train and validation"
+        f"held out from the config's own split file: per label, k = round({fraction:g} x n) lines (at least one "
+        "of two or more, never all; the recipe carve's count), of which round(k x the class's noisy share) noisy "
+        "lines, each group the lines whose sha256(id) sort first; same labels and noise as the file, realised "
+        "noisy count within half an example per class of the file's rate; no id in both train and validation"
     )
+
+
+def holdout_mask(ids: np.ndarray, labels: np.ndarray, is_noisy: np.ndarray, fraction: float) -> np.ndarray:
+    """(N,) bool: the lines of one split file held out as its config's validation.
+
+    Per label ``c`` with ``n`` lines of which ``m`` noisy: ``k = holdout_count(n, fraction)``
+    lines (the recipe carve's count), ``v = round(k m / n)`` (halves up, kept feasible) of them
+    noisy, the noisy and the clean ones each those whose ``sha256(id)`` sort first
+    (:func:`~cnlbench.manifest.build.validation_mask`). So ``|v - k m / n| <= 1/2``.
+    """
+    counts: dict[int, int] = {}
+    for c in np.unique(labels).tolist():
+        in_c = labels == c
+        n, m = int(in_c.sum()), int(is_noisy[in_c].sum())
+        k = holdout_count(n, fraction)
+        v = min(max(int(np.floor(k * m / n + 0.5)), k - (n - m)), m)
+        counts[2 * c + 1], counts[2 * c] = v, k - v
+    return validation_mask(ids, labels * 2 + is_noisy, counts=counts)
 
 
 def _imported_split(imp: ImportedSplit, rows: np.ndarray, noise: dict) -> SplitPlan:
@@ -294,7 +312,7 @@ def imported_plan(imp: ImportedSplit, fraction: float, noise: dict) -> dict[str,
     ``noise`` is the file's metadata; each split's ``missing_images`` lists the missing names among
     its own rows (``missing: drop``: the train split lists every dropped line).
     """
-    is_val = validation_mask(imp.ids, imp.labels * 2 + imp.is_noisy, fraction)
+    is_val = holdout_mask(imp.ids, imp.labels, imp.is_noisy, fraction)
     gone = set(imp.missing)
     out = {}
     for split, mask in (("train", ~is_val), ("validation", is_val)):
@@ -380,5 +398,5 @@ def web_family(ctx: FamilyContext) -> list[ConfigPlan]:
     return generated_plans(ctx)
 
 
-__all__ = ["check_disjoint", "combine_images", "generated_plans", "holdout_description", "import_plans", "imported_plan",
+__all__ = ["check_disjoint", "combine_images", "generated_plans", "holdout_description", "holdout_mask", "import_plans", "imported_plan",
            "load_pool", "pool_file_names", "web_family"]
