@@ -275,14 +275,39 @@ def base_flip_matrix(ctx: FamilyContext) -> np.ndarray:
                 raise RecipeError(f"recipe key `configs[kind={ctx.kind}].pairs.{src}`: maps a class to itself; drop the pair")
             b[i] = 0.0
             b[i, j] = 1.0
+        if not pairs:
+            raise RecipeError(f"recipe key `configs[kind={ctx.kind}].pairs`: empty, so no class is ever flipped and every "
+                              f"`{ctx.kind}-<pp>` config would hold 0% noise; list pairs such as {{\"1\": \"7\"}}")
         return b
-    b = np.asarray(ctx.param("matrix", types=list), dtype=np.float64)
-    if b.shape != (k, k) or not np.all(b >= 0) or not np.allclose(b.sum(axis=1), 1.0, atol=1e-6):
+    b = _matrix_param(ctx, ctx.param("matrix", types=list), k)
+    if np.allclose(np.diag(b), 1.0):
         raise RecipeError(
-            f"recipe key `configs[kind={ctx.kind}].matrix`: expected a {k}x{k} row-stochastic matrix "
-            f"(B[i, j] = P(noisy=j | clean=i, flipped)), got shape {b.shape}; make every row non-negative and sum to 1"
+            f"recipe key `configs[kind={ctx.kind}].matrix`: the identity matrix flips nothing, so every "
+            f"`{ctx.kind}-<pp>` config would hold 0% noise under a noisy name; give each class to flip a row "
+            "with B[i, i] < 1 (or use `noise: symmetric`)"
         )
     return b
+
+
+def _matrix_param(ctx: FamilyContext, rows: list, k: int) -> np.ndarray:
+    """A recipe's ``matrix: [[...]]`` as a (K, K) row-stochastic float array; every refusal
+    names the bad row or entry."""
+    key = f"recipe key `configs[kind={ctx.kind}].matrix`"
+    want = f"a {k}x{k} row-stochastic matrix (B[i, j] = P(noisy=j | clean=i, flipped)), one row per class"
+    if len(rows) != k:
+        raise RecipeError(f"{key}: {len(rows)} rows, expected {want}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != k:
+            got = f"{len(row)} entries" if isinstance(row, list) else repr(row)[:60]
+            raise RecipeError(f"{key}: row {i} has {got}, expected {k} numbers; write {want}")
+        for j, v in enumerate(row):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                raise RecipeError(f"{key}: entry [{i}][{j}] = {v!r:.60} is not a finite number; write {want}")
+            if v < 0:
+                raise RecipeError(f"{key}: entry [{i}][{j}] = {v} is negative; probabilities are >= 0")
+        if not np.isclose(sum(row), 1.0, atol=1e-6):
+            raise RecipeError(f"{key}: row {i} sums to {sum(row):.6g}, not 1; make every row sum to 1")
+    return np.asarray(rows, dtype=np.float64)
 
 
 def _noise_api():

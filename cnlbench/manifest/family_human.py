@@ -8,6 +8,8 @@ Recipe entries::
          sets: [cifar10n-aggre, cifar10n-worst]}        # default: every set of the file
       - {kind: mylabels, noise: external, file: labels/noisy.npy, name: my-noisy,
          noise_source: human, license: CC-BY-4.0}
+      - {kind: idn, noise: external, file: idn-40.csv, noisy_column: label_noisy,
+         clean_column: label}                         # .npy, .json, .pt, .csv/.txt: see sources/external.py
 
 Each set becomes ONE config named after it (``cifar10n-aggre``; external: ``name``, default the
 entry's kind), with no nominal level (``level: None``), ``nested: false`` and no requested
@@ -155,7 +157,7 @@ def build_human(ctx: FamilyContext) -> list[ConfigPlan]:
 def build_external(ctx: FamilyContext) -> list[ConfigPlan]:
     """One config from a label file (params: ``file``, ``name``, ``noise_source``, ``license``,
     ``citation``); see :mod:`cnlbench.sources.external` for the formats."""
-    ctx.check_params(["file", "name", "noise_source", "license", "citation"])
+    ctx.check_params(["file", "name", "noise_source", "license", "citation", "noisy_column", "clean_column", "key"])
     path = ctx.path(ctx.param("file", types=str))
     name = ctx.param("name", ctx.kind, types=str)
     noise_source = ctx.param("noise_source", "human", types=str)
@@ -165,11 +167,12 @@ def build_external(ctx: FamilyContext) -> list[ConfigPlan]:
         )
     from cnlbench.sources.external import read_external_labels
 
-    _, probe = read_external_labels(path)
+    columns = {c: ctx.param(c, None, types=(str, type(None))) for c in ("noisy_column", "clean_column", "key")}
+    _, probe = read_external_labels(path, **columns)
     positions, clean_full, _ = source_order(ctx, len(probe))
-    noisy_full = validate_external_labels(path, clean_full, ctx.num_classes)
+    noisy_full = validate_external_labels(path, clean_full, ctx.num_classes, **columns)
     spec = {
-        "family": "external", "file": path.name,
+        "family": "external", "file": path.name, **{k: v for k, v in columns.items() if v is not None},
         "license": ctx.param("license", "unknown (set `license:` in the recipe entry)", types=str),
         "citation": ctx.param("citation", "", types=str),
     }

@@ -105,19 +105,30 @@ def _fail(key: str, problem: str, fix: str) -> RecipeError:
     return RecipeError(f"recipe key `{key}`: {problem}; {fix}")
 
 
+def short_repr(value: Any, limit: int = 120) -> str:
+    """``repr(value)`` cut to about ``limit`` characters (a 10,000-entry list must not make a
+    60 KB error message); sequences say how many entries they have."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    n = f" ({len(value)} entries)" if isinstance(value, (list, tuple, dict)) else ""
+    return text[:limit] + "..." + n
+
+
 def _levels(value: Any, key: str) -> tuple[float, ...]:
     if not isinstance(value, (list, tuple)) or not value:
-        raise _fail(key, f"expected a non-empty list of fractions, got {value!r}", "write e.g. `levels: [0.0, 0.2, 0.4]`")
+        raise _fail(key, f"expected a non-empty list of fractions, got {short_repr(value)}", "write e.g. `levels: [0.0, 0.2, 0.4]`")
     out = []
     for v in value:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= float(v) < 1.0):
-            raise _fail(key, f"level {v!r} is not a fraction in [0, 1)", "write levels as fractions, e.g. 0.4 for 40%")
+            raise _fail(key, f"level {short_repr(v)} is not a fraction in [0, 1)", "write levels as fractions, e.g. 0.4 for 40%")
         pct = float(v) * 100
         if not math.isclose(pct, round(pct), abs_tol=1e-9):
             raise _fail(key, f"level {v!r} is not a whole percent", "config names carry whole percents; use e.g. 0.12 or 0.13")
         out.append(round(pct) / 100)
     if len(set(out)) != len(out):
-        raise _fail(key, f"duplicate levels in {value!r}", "list each level once")
+        dup = next(v for v in out if out.count(v) > 1)
+        raise _fail(key, f"level {dup} is listed more than once (in {short_repr(value)})", "list each level once")
     return tuple(sorted(out))
 
 
@@ -283,6 +294,34 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     return out
 
 
+def parse_yaml(text: str, name: str) -> Any:
+    """``yaml.safe_load(text)`` refusing a key given twice in one mapping (YAML keeps the last
+    silently, so a recipe would lose a setting without a word). ``name`` names the file."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key; the recipe checks refuse it later
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise RecipeError(f"recipe {name!r}: key {short_repr(key)} is given twice (lines {first} and "
+                                  f"{key_node.start_mark.line + 1}); keep one")
+        return loader.construct_mapping(node, deep=deep)
+
+    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"recipe {name!r} is not valid YAML ({exc}); fix the syntax at the position shown") from None
+
+
 def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> Recipe:
     """Load and validate a recipe from a YAML file path or an already parsed mapping.
 
@@ -291,15 +330,15 @@ def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str]
     """
     if isinstance(recipe, Mapping):
         return parse_recipe(apply_overrides(recipe, overrides), base_dir=Path.cwd())
-    import yaml
-
     path = Path(recipe)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {str(path)!r} does not exist; pass the path of a recipe YAML (e.g. recipes/digits.yaml)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"recipe {str(path)!r} is not valid YAML ({exc}); fix the syntax at the position shown") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"recipe {str(path)!r} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at "
+                          f"offset {exc.start}); save it as UTF-8") from None
+    data = parse_yaml(text, str(path))
     if overrides:
         if not isinstance(data, Mapping):
             raise RecipeError(f"recipe {str(path)!r} is not a YAML mapping; see docs/recipes.md for the format")

@@ -81,6 +81,11 @@ def read_cifar_n(path: str | Path) -> dict[str, np.ndarray]:
             f"CIFAR-N label file {path} not found; download it from {_URL} and put it there "
             "(or point the recipe's `file`/`root` option at it)"
         )
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        raise SourceError(f"{path} is a numpy .npy array, not a torch .pt archive of label arrays; give it to a "
+                          "`noise: external` entry (file: ...npy) instead")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             pkls = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
@@ -100,11 +105,14 @@ def read_cifar_n(path: str | Path) -> dict[str, np.ndarray]:
         raise SourceError(
             f"{path}: expected a dict of label arrays, got {type(obj).__name__}; not a CIFAR-N file"
         )
+    from cnlbench.sources.external import hard_labels
+
     out: dict[str, np.ndarray] = {}
     for k, v in obj.items():
         arr = np.asarray(v)
         if arr.ndim != 1 or arr.dtype.kind not in "iu":
-            raise SourceError(f"{path}: entry {k!r} is {arr.dtype} {arr.shape}, expected (N,) integers")
+            out[k] = hard_labels(arr, f"{path}: entry {k!r}")  # names soft labels and what is expected
+            continue
         out[k] = arr.astype(np.int64)
     return out
 

@@ -1,23 +1,35 @@
 """External noisy-label files: one label per training example, in source order.
 
-Accepted formats (chosen by suffix):
+Accepted formats (chosen by suffix; examples in ``docs/recipes.md``):
 
-* ``.npy``: a 1-D integer array, loaded with ``allow_pickle=False``;
-* ``.txt`` / ``.csv`` with one integer per line (blank lines and ``#`` comments ignored);
-* ``.csv`` with two columns ``clean,noisy`` per row (an optional header line ``clean,noisy``):
-  the clean column must equal the source's training labels, which guards against order
-  mismatches.
+* ``.npy``: a 1-D integer array (integral floats accepted), loaded with ``allow_pickle=False``;
+* ``.json``: a JSON list of integer labels (DivideMix-style noise files), or an object whose
+  ``key`` (recipe ``key:``) is such a list;
+* ``.pt``: a torch archive holding a dict of label arrays (CIFAR-10N/100N style), read through
+  the restricted unpickler (no pickled code runs); ``key`` picks the noisy array (optional when
+  there is one array besides ``clean_label``); a ``clean_label`` array is checked;
+* ``.txt`` / ``.csv``: one integer per line (blank lines and ``#`` comments ignored), or
+  ``clean,noisy`` pairs without a header, or a header naming the columns: the noisy column is
+  ``noisy_column`` (recipe key) or the one column whose name contains ``noisy``/``noise``
+  (``label,label_noisy``, ``clean_label,noisy_label``, ``noisy``) or the only column; the clean
+  column is ``clean_column`` or the one named ``clean``, ``clean_label``, ``label_clean``,
+  ``true_label`` or ``label`` (besides the noisy one). Other columns (an index) are ignored.
 
-:func:`read_external_labels` reads and validates; :func:`external_noise` turns the labels into
-a :class:`cnlbench.noise.NoiseResult` (realised rate and matrix) via
+A clean column, when present, must equal the source's training labels (the first differing row
+is named): it proves the file is in the source's order. Soft labels (an (N, K) array of label
+distributions) are refused with a message saying what is expected.
+
+:func:`read_external_labels` reads; :func:`validate_external_labels` checks against the source;
+:func:`external_noise` turns the labels into a :class:`cnlbench.noise.NoiseResult` via
 ``cnlbench.noise.from_external_labels``.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +38,48 @@ from cnlbench.errors import MissingDataError, SourceError
 if TYPE_CHECKING:  # pragma: no cover
     from cnlbench.noise import NoiseResult
 
-__all__ = ["external_noise", "read_external_labels", "validate_external_labels"]
+__all__ = ["LABEL_SUFFIXES", "external_noise", "hard_labels", "read_external_labels", "validate_external_labels"]
+
+LABEL_SUFFIXES = (".npy", ".json", ".pt", ".pth", ".txt", ".csv")
+_CLEAN_NAMES = ("clean", "clean_label", "clean_labels", "label_clean", "true_label", "label_true", "label")
+_EXPECTED = (
+    "cnlbench needs one hard noisy label per training example: an (N,) array of integer class "
+    "indices 0..K-1 (e.g. numpy.save(path, labels.astype('int64')))"
+)
+
+
+def hard_labels(value: Any, where: str) -> np.ndarray:
+    """``value`` as (N,) int64 hard labels, or a :class:`SourceError` naming ``where`` that says
+    what is wrong: soft labels ((N, K) floats), another shape, non-integer values."""
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise SourceError(f"{where}: not a flat list of labels ({exc}); {_EXPECTED}") from None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 2 and arr.dtype.kind in "fiub" and arr.shape[1] > 1:
+        raise SourceError(
+            f"{where}: soft labels are not supported: the file holds an {arr.shape} {arr.dtype} array (a label "
+            f"distribution or several annotations per example). {_EXPECTED}; reduce each row to one label "
+            "first (a majority vote, or a draw with your own seeded generator)"
+        )
+    if arr.ndim != 1:
+        raise SourceError(f"{where}: labels have shape {arr.shape} ({arr.dtype}); {_EXPECTED}")
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f" and len(arr):
+        bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+        if not len(bad):
+            return arr.astype(np.int64)
+        raise SourceError(f"{where}: label {arr[bad[0]]!r} at row {int(bad[0])} is not a whole number; {_EXPECTED}")
+    if arr.dtype.kind == "b":
+        raise SourceError(f"{where}: labels are booleans; {_EXPECTED}")
+    bad_row = 0
+    if arr.dtype.kind == "O":
+        bad_row = next((i for i, v in enumerate(arr.tolist()) if isinstance(v, bool) or not isinstance(v, int)), 0)
+    elif not len(arr):
+        raise SourceError(f"{where} holds no labels; {_EXPECTED}")
+    raise SourceError(f"{where}: label {arr.tolist()[bad_row]!r:.40} at row {bad_row} is not an integer; {_EXPECTED}")
 
 
 def _parse_int(text: str, path: Path, line_no: int) -> int:
@@ -34,18 +87,155 @@ def _parse_int(text: str, path: Path, line_no: int) -> int:
         return int(text.strip())
     except ValueError:
         raise SourceError(
-            f"{path} line {line_no}: {text.strip()!r} is not an integer label; write one "
-            "0-based class index per line (or clean,noisy pairs)"
+            f"{path} line {line_no}: {text.strip()!r:.40} is not an integer label; write one "
+            "0-based class index per line (or clean,noisy pairs, or a header naming the columns)"
         ) from None
 
 
-def read_external_labels(path: str | Path) -> tuple[np.ndarray | None, np.ndarray]:
-    """``(clean or None, noisy)`` (N,) int64 arrays read from ``path`` (formats above)."""
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _pick_columns(header: list[str], path: Path, noisy_column: str | None, clean_column: str | None) -> tuple[int, int | None]:
+    """(noisy index, clean index or None) of a CSV header (see the module docstring)."""
+    names = [h.strip().lower() for h in header]
+    if len(set(names)) != len(names):
+        raise SourceError(f"{path}: the header {header} names a column twice; give each column its own name")
+
+    def find(name: str, what: str) -> int:
+        if name.lower() not in names:
+            raise SourceError(f"{path}: no column {name!r} for the {what} labels; the header is {header}")
+        return names.index(name.lower())
+
+    if noisy_column is not None:
+        noisy = find(noisy_column, "noisy")
+    else:
+        cands = [i for i, n in enumerate(names) if "noisy" in n or "noise" in n]
+        if len(cands) == 1:
+            noisy = cands[0]
+        elif len(names) == 1:
+            noisy = 0
+        elif len(names) == 2 and names[0] in _CLEAN_NAMES and names[1] not in _CLEAN_NAMES:
+            noisy = 1
+        else:
+            raise SourceError(
+                f"{path}: cannot tell which column of the header {header} holds the noisy labels; set "
+                "`noisy_column: NAME` (and `clean_column: NAME`) in the recipe entry"
+            )
+    if clean_column is not None:
+        return noisy, find(clean_column, "clean")
+    cands = [i for i, n in enumerate(names) if n in _CLEAN_NAMES and i != noisy]
+    if len(cands) > 1:
+        raise SourceError(f"{path}: columns {[header[i] for i in cands]} could each be the clean labels; set "
+                          "`clean_column: NAME` in the recipe entry")
+    return noisy, (cands[0] if cands else None)
+
+
+def _read_text(path: Path, noisy_column: str | None, clean_column: str | None) -> tuple[np.ndarray | None, np.ndarray]:
+    rows: list[list[str]] = []
+    line_nos: list[int] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            for i, row in enumerate(csv.reader(f), start=1):
+                cells = [c.strip() for c in row]
+                if not cells or not cells[0] or cells[0].startswith("#"):
+                    continue
+                rows.append(cells)
+                line_nos.append(i)
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise SourceError(f"{path}: not a readable CSV ({exc}); write one label per line or a header and columns") from None
+    if not rows:
+        raise SourceError(f"{path} holds no labels; write one label per training example")
+    header = None
+    if not all(_is_int(c) for c in rows[0]):
+        header, rows, line_nos = rows[0], rows[1:], line_nos[1:]
+        if not rows:
+            raise SourceError(f"{path} holds a header {header} but no labels; write one row per training example")
+    for r, n in zip(rows, line_nos):
+        if header is not None and len(r) != len(header):
+            raise SourceError(f"{path} line {n}: {len(r)} cells, the header {header} has {len(header)}")
+    if header is not None:
+        noisy_i, clean_i = _pick_columns(header, path, noisy_column, clean_column)
+    elif noisy_column is not None or clean_column is not None:
+        raise SourceError(f"{path} has no header line, so `noisy_column`/`clean_column` cannot be found; add a header "
+                          "naming the columns (e.g. `label,label_noisy`)")
+    else:
+        width = {len(r) for r in rows}
+        if width == {1}:
+            noisy_i, clean_i = 0, None
+        elif width == {2}:
+            noisy_i, clean_i = 1, 0
+        else:
+            if max(width) > 2 and not all(_is_int(c) for c in rows[0]):
+                hard_labels(np.zeros((len(rows), max(width))), str(path))  # soft-label message
+            raise SourceError(
+                f"{path}: rows have {sorted(width)} columns and no header; use one label per row, `clean,noisy` "
+                "pairs, or a header naming the columns (e.g. `label,label_noisy`)"
+            )
+    noisy = np.array([_parse_int(r[noisy_i], path, n) for r, n in zip(rows, line_nos)], dtype=np.int64)
+    clean = None
+    if clean_i is not None:
+        clean = np.array([_parse_int(r[clean_i], path, n) for r, n in zip(rows, line_nos)], dtype=np.int64)
+    return clean, noisy
+
+
+def _read_json(path: Path, key: str | None) -> np.ndarray:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(f"{path} is not valid UTF-8 JSON ({exc}); write a JSON list of labels, e.g. [3, 0, 7]") from None
+    if isinstance(data, dict):
+        lists = {k: v for k, v in data.items() if isinstance(v, list)}
+        if key is None and len(lists) == 1:
+            key = next(iter(lists))
+        if key is None or key not in data:
+            raise SourceError(f"{path} holds a JSON object with keys {sorted(data)[:10]}; set `key: NAME` in the recipe "
+                              "entry to the list of noisy labels")
+        data = data[key]
+    if not isinstance(data, list):
+        raise SourceError(f"{path} holds a JSON {type(data).__name__}; write a JSON list of labels, e.g. [3, 0, 7]")
+    if data and all(isinstance(v, list) for v in data):
+        return hard_labels(data, str(path))
+    for i, v in enumerate(data):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise SourceError(f"{path}: entry {i} is {v!r:.40}, not an integer label; {_EXPECTED}")
+    return hard_labels(np.asarray(data, dtype=np.int64), str(path))
+
+
+def _read_pt(path: Path, key: str | None) -> tuple[np.ndarray | None, np.ndarray]:
+    from cnlbench.sources.cifar_n import read_cifar_n
+
+    arrays = read_cifar_n(path)
+    noisy_keys = [k for k in arrays if k != "clean_label" and "clean" not in k]
+    if key is None:
+        if len(noisy_keys) != 1:
+            raise SourceError(f"{path} holds label arrays {sorted(arrays)}; set `key: NAME` in the recipe entry to the "
+                              "noisy one (e.g. key: worse_label)")
+        key = noisy_keys[0]
+    if key not in arrays:
+        raise SourceError(f"{path}: no array {key!r}; it holds {sorted(arrays)}")
+    return arrays.get("clean_label"), arrays[key]
+
+
+def read_external_labels(
+    path: str | Path, *, noisy_column: str | None = None, clean_column: str | None = None, key: str | None = None
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(clean or None, noisy)`` (N,) int64 arrays read from ``path`` (formats above).
+
+    ``noisy_column``/``clean_column`` name CSV header columns; ``key`` picks an entry of a JSON
+    object or a ``.pt`` dict.
+    """
     path = Path(path)
     if not path.is_file():
         raise MissingDataError(
             f"external label file {path} not found; give a path (relative to the recipe) to a "
-            ".npy, .txt or .csv file with one noisy label per training example"
+            f"{', '.join(LABEL_SUFFIXES)} file with one noisy label per training example"
         )
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -56,50 +246,38 @@ def read_external_labels(path: str | Path) -> tuple[np.ndarray | None, np.ndarra
                 f"{path}: cannot load without pickle ({e}); save a plain integer array with "
                 "numpy.save(path, labels.astype('int64'))"
             ) from None
-        if arr.ndim != 1 or arr.dtype.kind not in "iu":
-            raise SourceError(f"{path}: array is {arr.dtype} {arr.shape}, expected (N,) integers")
-        return None, arr.astype(np.int64)
+        except (OSError, EOFError) as e:
+            raise SourceError(f"{path}: not a readable .npy file ({e}); {_EXPECTED}") from None
+        if not isinstance(arr, np.ndarray):
+            raise SourceError(f"{path}: holds several arrays (an .npz?); {_EXPECTED}")
+        return None, hard_labels(arr, str(path))
+    if suffix == ".json":
+        return None, _read_json(path, key)
+    if suffix in (".pt", ".pth"):
+        return _read_pt(path, key)
     if suffix not in (".txt", ".csv"):
-        raise SourceError(f"{path}: unsupported suffix {suffix!r}; use .npy, .txt or .csv")
-    rows: list[list[str]] = []
-    line_nos: list[int] = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for i, row in enumerate(csv.reader(f), start=1):
-            cells = [c.strip() for c in row]
-            if not cells or not cells[0] or cells[0].startswith("#"):
-                continue
-            rows.append(cells)
-            line_nos.append(i)
-    if rows and [c.lower() for c in rows[0]] in (["clean", "noisy"], ["label"], ["noisy"]):
-        rows, line_nos = rows[1:], line_nos[1:]
-    if not rows:
-        raise SourceError(f"{path} holds no labels; write one label per training example")
-    width = {len(r) for r in rows}
-    if width == {1}:
-        return None, np.array([_parse_int(r[0], path, n) for r, n in zip(rows, line_nos)], dtype=np.int64)
-    if width == {2}:
-        clean = np.array([_parse_int(r[0], path, n) for r, n in zip(rows, line_nos)], dtype=np.int64)
-        noisy = np.array([_parse_int(r[1], path, n) for r, n in zip(rows, line_nos)], dtype=np.int64)
-        return clean, noisy
-    raise SourceError(
-        f"{path}: rows have {sorted(width)} columns; use one label per row or 'clean,noisy' pairs"
-    )
+        raise SourceError(f"{path}: unsupported suffix {suffix!r}; use one of {list(LABEL_SUFFIXES)}")
+    return _read_text(path, noisy_column, clean_column)
 
 
 def validate_external_labels(
     path: str | Path,
     clean_labels: np.ndarray,
     num_classes: int,
+    **columns: str | None,
 ) -> np.ndarray:
     """Read ``path`` and check it against the source's (N,) clean training labels.
 
-    Checks: one row per example (length N), labels in ``0..num_classes-1``, and for
-    ``clean,noisy`` files that the clean column equals ``clean_labels``. Returns the noisy
-    labels (N,) int64.
+    Checks: one row per example (length N), labels in ``0..num_classes-1``, and for files with
+    a clean column (or ``clean_label`` array) that it equals ``clean_labels`` (else the first
+    differing row is named). ``columns``: ``noisy_column``, ``clean_column``, ``key`` as in
+    :func:`read_external_labels`. Returns the noisy labels (N,) int64.
     """
     clean_ref = np.asarray(clean_labels, dtype=np.int64)
-    clean, noisy = read_external_labels(path)
+    clean, noisy = read_external_labels(path, **columns)
     n = len(clean_ref)
+    if clean is not None and len(clean) != len(noisy):
+        raise SourceError(f"{path}: {len(clean)} clean labels but {len(noisy)} noisy ones; both need one row per example")
     if len(noisy) != n:
         raise SourceError(
             f"{path}: {len(noisy)} labels for {n} training examples; the file needs exactly one "
