@@ -2,8 +2,10 @@
 
 The row schema is fixed in docs/architecture.md, "Layer 4". This reader accepts:
 
-- a results-store folder: every ``*.parquet`` under it (part files, any depth), read one by
-  one so part files written by different versions (extra or missing columns) still combine;
+- a results-store folder: every ``*.parquet`` under it (part files, any depth; parts a writer
+  set aside under ``damaged/`` are left out), read one by one so part files written by
+  different versions (extra or missing columns) still combine. A part that cannot be read is
+  an error naming it, or, given an ``unreadable`` list, is reported there and left out;
 - a single ``.parquet`` file, or a ``.csv`` file with a header row.
 
 Missing columns and missing cells never crash: numeric fields become NaN, integers ``None``,
@@ -18,7 +20,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from cnlbench.errors import CnlbenchError
+from cnlbench.errors import CnlbenchError, UnreadableResultsError
+from cnlbench.harness.store import DAMAGED
 
 __all__ = ["FLOAT_COLUMNS", "INT_COLUMNS", "STRING_COLUMNS", "parse_config", "normalise_row", "read_results"]
 
@@ -89,18 +92,24 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
         if path.suffix.lower() == ".csv":
             table = pacsv.read_csv(path)
         else:
-            table = pq.read_table(path)
+            table = pq.read_table(path, page_checksum_verification=True)
+        return table.to_pylist()
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise CnlbenchError(
-            f"cannot read results file {path}: {exc}; pass a results-store folder of Parquet "
-            "part files, a .parquet file or a .csv file with a header row"
-        ) from exc
-    return table.to_pylist()
+        raise _unreadable(path, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__) from None
+
+
+def _unreadable(path: Path, reason: str) -> UnreadableResultsError:
+    return UnreadableResultsError(
+        f"cannot read results file {path}: {reason}; pass a results-store folder of Parquet "
+        "part files, a .parquet file or a .csv file with a header row (a damaged part of a "
+        "store: re-run its `cnlbench eval` command, which sets it aside and trains it again)",
+        str(path), reason)
 
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.rglob("*.parquet") if p.is_file() and ".tmp" not in p.name)
+        return sorted(p for p in path.rglob("*.parquet") if p.is_file() and ".tmp" not in p.name
+                      and DAMAGED not in p.relative_to(path).parts[:-1])
     if path.is_file():
         if path.suffix.lower() not in (".parquet", ".csv"):
             raise CnlbenchError(
@@ -130,16 +139,25 @@ def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def read_results(paths: Sequence[str | Path] | str | Path) -> list[dict[str, Any]]:
+def read_results(paths: Sequence[str | Path] | str | Path, *,
+                 unreadable: list[str] | None = None) -> list[dict[str, Any]]:
     """All result rows under ``paths`` (folders, .parquet or .csv files), normalised.
 
     Returns a list of dicts with every column of the Layer-4 schema (see module docstring).
-    An empty folder gives an empty list.
+    An empty folder gives an empty list. A file that cannot be read raises
+    :class:`~cnlbench.errors.CnlbenchError` naming it; with ``unreadable`` (a list), a part
+    file found inside a folder is instead reported there (``"PATH: why"``) and left out, so
+    one damaged part does not hide a whole store. A file named directly always raises.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     rows: list[dict[str, Any]] = []
     for p in paths:
         for f in _files(Path(p)):
-            rows.extend(normalise_row(r) for r in _read_table(f))
+            try:
+                rows.extend(normalise_row(r) for r in _read_table(f))
+            except UnreadableResultsError as exc:
+                if unreadable is None or not Path(p).is_dir():
+                    raise
+                unreadable.append(f"{f}: {exc.reason}")
     return _dedupe(rows)

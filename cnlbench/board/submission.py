@@ -39,6 +39,7 @@ __all__ = [
     "OPTIONAL_METRICS",
     "load_submission",
     "validate_submission",
+    "check_submission_meta",
     "check_runs",
     "published_fingerprints",
     "content_hash",
@@ -88,8 +89,10 @@ def load_submission(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, A
     malformed JSON, duplicate keys and a top level that is not an object.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"submission file {path} does not exist; pass the JSON file to submit")
+    if not path.is_file():
+        raise SubmissionError(f"submission {path} is not a regular file (a folder, device or pipe); pass the JSON file to submit")
     size = path.stat().st_size
     if size > max_bytes:
         raise SubmissionError(
@@ -101,7 +104,7 @@ def load_submission(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, A
     if len(data) > max_bytes:
         raise SubmissionError(f"submission {path} grew past the {max_bytes:,}-byte limit while being read")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is not an error
     except UnicodeDecodeError as exc:
         raise SubmissionError(f"submission {path} is not UTF-8 ({exc}); save it as UTF-8 JSON") from exc
     if not text.strip():
@@ -116,6 +119,9 @@ def load_submission(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, A
         ) from exc
     except RecursionError as exc:
         raise SubmissionError(f"submission {path} nests JSON too deeply; use the flat schema in docs/submissions.md") from exc
+    except ValueError as exc:  # an integer literal past Python's digit limit
+        raise SubmissionError(f"submission {path} holds an integer too long to read ({str(exc).split(';')[0][:80]}); "
+                              "seeds and counts are integers below 2**63") from None
     if not isinstance(obj, dict):
         raise SubmissionError(
             f"submission {path}: the top level is a JSON {_type_name(obj)}, not an object; "
@@ -206,10 +212,10 @@ def _validate_run(err: _Errors, i: int, run: Any) -> None:
             _check_string(err, f"{p}.{k}", run[k], max_len=100)
     if "method_params" in run and not isinstance(run["method_params"], dict):
         err.add(f"{p}.method_params must be an object of hyper-parameters, got {_type_name(run['method_params'])}")
-    if "seed" in run and (not _is_int(run["seed"]) or run["seed"] < 0):
-        err.add(f"{p}.seed must be a non-negative integer, got {run['seed']!r:.40}")
-    if "epochs" in run and (not _is_int(run["epochs"]) or run["epochs"] < 1):
-        err.add(f"{p}.epochs must be a positive integer, got {run['epochs']!r:.40}")
+    if "seed" in run and (not _is_int(run["seed"]) or not 0 <= run["seed"] < 2**63):
+        err.add(f"{p}.seed must be a non-negative integer below 2**63, got {run['seed']!r:.40}")
+    if "epochs" in run and (not _is_int(run["epochs"]) or not 1 <= run["epochs"] < 2**63):
+        err.add(f"{p}.epochs must be a positive integer below 2**63, got {run['epochs']!r:.40}")
     if "manifest_fingerprint" in run:
         fp = run["manifest_fingerprint"]
         if not isinstance(fp, str) or not _HEX64_RE.match(fp):
@@ -233,18 +239,8 @@ def _validate_run(err: _Errors, i: int, run: Any) -> None:
                 _check_fraction(err, f"{p}.metrics.{k}", v)
 
 
-def validate_submission(sub: Mapping[str, Any]) -> None:
-    """Schema and types of a parsed submission; raises :class:`SubmissionError` listing every problem."""
-    err = _Errors()
-    if not isinstance(sub, Mapping):
-        raise SubmissionError(f"a submission must be a JSON object, got {_type_name(sub)}")
-    for k in _TOP_REQUIRED:
-        if k not in sub:
-            err.add(f"{k} is missing; required fields: {', '.join(_TOP_REQUIRED)}")
-    _unknown_keys(err, "", sub, _TOP_REQUIRED + _TOP_OPTIONAL)
-    if "schema_version" in sub and (not _is_int(sub["schema_version"]) or sub["schema_version"] != SCHEMA_VERSION):
-        err.add(f"schema_version = {sub['schema_version']!r:.40} is not supported; this cnlbench reads "
-                f"schema_version {SCHEMA_VERSION} (see docs/submissions.md)")
+def _check_meta_fields(err: _Errors, sub: Mapping[str, Any]) -> None:
+    """The descriptive top-level fields present in ``sub``: names, authors, URLs."""
     for k in ("method", "method_version", "cnlbench_version", "hardware"):
         if k in sub:
             _check_string(err, k, sub[k], max_len=100 if k != "hardware" else 300)
@@ -263,6 +259,34 @@ def validate_submission(sub: Mapping[str, Any]) -> None:
         _check_url(err, "code_url", sub["code_url"])
     if sub.get("paper_url") is not None:
         _check_url(err, "paper_url", sub["paper_url"])
+
+
+def check_submission_meta(meta: Mapping[str, Any]) -> None:
+    """The metadata ``make_submission`` takes (method, method_version, authors, code_url,
+    paper_url, ...) checked alone, e.g. before a sweep whose rows it will describe."""
+    err = _Errors()
+    _check_meta_fields(err, meta)
+    if "method" in meta:
+        try:
+            submission_slug(meta)
+        except SubmissionError as exc:
+            err.add(str(exc))
+    err.raise_if_any("submission metadata (--authors, --code-url, --paper-url, --method-version)")
+
+
+def validate_submission(sub: Mapping[str, Any]) -> None:
+    """Schema and types of a parsed submission; raises :class:`SubmissionError` listing every problem."""
+    err = _Errors()
+    if not isinstance(sub, Mapping):
+        raise SubmissionError(f"a submission must be a JSON object, got {_type_name(sub)}")
+    for k in _TOP_REQUIRED:
+        if k not in sub:
+            err.add(f"{k} is missing; required fields: {', '.join(_TOP_REQUIRED)}")
+    _unknown_keys(err, "", sub, _TOP_REQUIRED + _TOP_OPTIONAL)
+    if "schema_version" in sub and (not _is_int(sub["schema_version"]) or sub["schema_version"] != SCHEMA_VERSION):
+        err.add(f"schema_version = {sub['schema_version']!r:.40} is not supported; this cnlbench reads "
+                f"schema_version {SCHEMA_VERSION} (see docs/submissions.md)")
+    _check_meta_fields(err, sub)
     if "runs" in sub:
         runs = sub["runs"]
         if not isinstance(runs, list) or not runs:
@@ -317,6 +341,8 @@ def published_fingerprints(folder: str | Path, *, recompute: bool = False) -> Pu
     entries of its ``cnlbench-build.json`` build record.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SubmissionError(f"--manifests {folder} is a file, not a folder; pass a dataset folder `cnlbench build` wrote")
     if not folder.is_dir():
         raise FileNotFoundError(f"manifest folder {folder} does not exist; pass a dataset folder `cnlbench build` wrote")
     opened_error: Exception | None = None
@@ -428,6 +454,12 @@ def accept_submission(
     Refuses a submission identical in content to an accepted one, or with the same method
     and version. The written file is the canonical JSON (sorted keys, indented), atomically.
     """
+    if not (_is_int(min_seeds) and min_seeds >= 1):
+        raise SubmissionError(f"--min-seeds {min_seeds!r} must be an integer >= 1 (default {MIN_SEEDS})")
+    for folder in (Path(leaderboard_dir), Path(leaderboard_dir) / "submissions"):
+        if folder.exists() and not folder.is_dir():
+            raise SubmissionError(f"--leaderboard: {folder} is a file, not a folder; pass the leaderboard folder "
+                                  "(submissions are written to LEADERBOARD/submissions/)")
     sub = load_submission(path, max_bytes=max_bytes)
     validate_submission(sub)
     if not published:

@@ -1,22 +1,34 @@
-"""Results store: atomic parts, temporaries ignored and cleaned, fingerprint and version refusal."""
+"""Results store: atomic parts, temporaries ignored and cleaned, fingerprint and version refusal,
+the writer lock, merged store.json updates, damaged parts set aside, SIGKILL during creation."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from cnlbench.errors import HarnessError
-from cnlbench.harness.store import SCHEMA, STORE_FILE, ResultsStore, empty_row, read_results
+from cnlbench.errors import DamagedPartError, HarnessError, StoreLockedError
+from cnlbench.harness.store import (
+    DAMAGED,
+    LOCK_FILE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    STORE_FILE,
+    ResultsStore,
+    empty_row,
+    read_results,
+)
 
 
-def _row(run_id: str, acc: float = 0.5, status: str = "ok") -> dict:
+def _row(run_id: str, acc: float = 0.5, status: str = "ok", **extra) -> dict:
     row = empty_row()
     row.update(run_id=run_id, dataset="digits", config="sym-40", method="ce", model="digits-cnn", seed=0,
-               epochs=1, test_acc_final=acc, status=status)
+               epochs=1, test_acc_final=acc, status=status, **extra)
     return row
 
 
@@ -96,3 +108,177 @@ def test_foreign_folder_and_bad_rows_are_refused(tmp_path) -> None:
         store.write(bad)
     with pytest.raises(HarnessError, match="no results store"):
         ResultsStore(tmp_path / "absent", create=False)
+
+
+# -- the writer lock ------------------------------------------------------------------------
+
+_HOLD = """
+import sys, time
+from cnlbench.harness.store import ResultsStore
+store = ResultsStore(sys.argv[1])
+with store.locked():
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def _holder(path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_second_writer_is_refused_naming_the_holder_and_a_killed_holder_never_blocks(tmp_path) -> None:
+    proc = _holder(tmp_path / "r")
+    try:
+        store = ResultsStore(tmp_path / "r")  # opening an existing store needs no lock
+        with pytest.raises(StoreLockedError) as err:
+            with store.locked():
+                pass
+        assert f"process {proc.pid}" in str(err.value) and "--out" in str(err.value)
+        with pytest.raises(StoreLockedError):  # also when asked to wait a little
+            with store.locked(wait=0.3):
+                pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert str(proc.pid) in (tmp_path / "r" / LOCK_FILE).read_text()  # the stale lock file stays ...
+    with ResultsStore(tmp_path / "r").locked():  # ... and does not block
+        assert (tmp_path / "r" / LOCK_FILE).read_text().split()[0] == str(os.getpid())
+
+
+def test_lock_is_exclusive_within_one_process_and_reentrant_within_one_store(tmp_path) -> None:
+    a, b = ResultsStore(tmp_path), ResultsStore(tmp_path)
+    with a.locked():
+        with a.locked():  # re-entrant
+            with pytest.raises(StoreLockedError, match=str(os.getpid())):
+                with b.locked():
+                    pass
+    with b.locked():  # released when the outer block ended
+        pass
+
+
+def test_store_json_updates_merge_and_never_lose_entries(tmp_path) -> None:
+    a, b = ResultsStore(tmp_path), ResultsStore(tmp_path)  # both read store.json before either writes
+    a.check_fingerprints("digits", {"sym-00": "0" * 64})
+    b.check_fingerprints("cifar10", {"sym-40": "4" * 64})
+    b.check_fingerprints("digits", {"sym-20": "2" * 64})
+    with pytest.raises(HarnessError, match="sym-00"):  # b sees a's entry although it opened first
+        b.check_fingerprints("digits", {"sym-00": "f" * 64})
+    meta = json.loads((tmp_path / STORE_FILE).read_text())
+    assert meta["datasets"] == {"digits": {"sym-00": "0" * 64, "sym-20": "2" * 64}, "cifar10": {"sym-40": "4" * 64}}
+
+
+# -- damaged parts -------------------------------------------------------------------------
+
+def _damage(store: ResultsStore) -> dict[str, bytes]:
+    """Three damaged parts (truncated, a flipped byte in a data page, a part renamed to
+    another run) beside one intact part; returns the damaged files' bytes by name."""
+    for rid in ("a", "b", "c", "d"):
+        store.write(_row(rid * 64, curves=json.dumps({"val_acc": [0.25] * 40})))
+    parts = store.path / "parts"
+    trunc = parts / f"{'a' * 64}.parquet"
+    trunc.write_bytes(trunc.read_bytes()[:-100])
+    flip = parts / f"{'b' * 64}.parquet"
+    data = bytearray(flip.read_bytes())
+    i = data.index(b'{"val_acc"') + 20
+    data[i] ^= 0x01
+    flip.write_bytes(bytes(data))
+    os.replace(parts / f"{'c' * 64}.parquet", parts / f"{'e' * 64}.parquet")
+    return {p.name: p.read_bytes() for p in (trunc, flip, parts / f"{'e' * 64}.parquet")}
+
+
+def test_damaged_parts_are_named_set_aside_never_deleted_and_count_as_not_run(tmp_path) -> None:
+    store = ResultsStore(tmp_path)
+    damaged = _damage(store)
+    assert store.finished() == {"d" * 64}
+    with pytest.raises(DamagedPartError) as err:
+        store.read()
+    for name in damaged:
+        assert name in str(err.value)
+    assert "Re-run" in str(err.value)
+    assert store.read(skip_damaged=True)["run_id"].to_pylist() == ["d" * 64]
+    moved = store.set_aside_damaged()
+    assert sorted(p.name for p, _ in moved) == sorted(damaged)
+    assert {p.name: p.read_bytes() for p, _ in moved} == damaged  # kept byte for byte
+    assert all(p.parent == tmp_path / DAMAGED for p, _ in moved)
+    assert [p.name for p in store.part_files()] == [f"{'d' * 64}.parquet"]
+    assert store.read()["run_id"].to_pylist() == ["d" * 64]
+    # the same name damaged again later: both copies kept
+    store.write(_row("a" * 64))
+    (tmp_path / "parts" / f"{'a' * 64}.parquet").write_bytes(b"not parquet")
+    assert [p.name for p, _ in store.set_aside_damaged()] == [f"{'a' * 64}.1.parquet"]
+
+
+def test_every_flipped_byte_of_a_part_is_caught_or_harmless(tmp_path) -> None:
+    """Page checksums, the schema check and the run_id check together: a flipped bit anywhere
+    in a part either makes it damaged or leaves its row exactly as written."""
+    store = ResultsStore(tmp_path)
+    store.write(_row("a" * 64, curves=json.dumps({"val_acc": [i / 40 for i in range(40)]})))
+    part = store.part_files()[0]
+    data, want = part.read_bytes(), store.read().to_pylist()
+    caught = 0
+    for i in range(4, len(data) - 4, 37):
+        flipped = bytearray(data)
+        flipped[i] ^= 0x10
+        part.write_bytes(bytes(flipped))
+        try:
+            got = store.read().to_pylist()
+        except DamagedPartError:
+            caught += 1
+            continue
+        assert json.dumps(got, default=str) == json.dumps(want, default=str), f"byte {i}"
+    assert caught > len(data) // 37 // 4
+
+
+# -- creating a store: interrupted creation is resumed, never refused -----------------------
+
+def test_leftovers_of_an_interrupted_creation_are_accepted(tmp_path) -> None:
+    folder = tmp_path / "r"
+    (folder / "parts").mkdir(parents=True)
+    (folder / LOCK_FILE).write_text(f"{_dead_pid()} host 2024-01-01T00:00:00\n")
+    tmp = folder / f".{STORE_FILE}.tmp-{_dead_pid()}-abcd"
+    tmp.write_text('{"schema_ver')
+    store = ResultsStore(folder)
+    assert store.meta["datasets"] == {} and not tmp.exists() and (folder / STORE_FILE).is_file()
+
+
+_CREATE_FOREVER = """
+import itertools, sys
+from cnlbench.harness.store import ResultsStore
+print("started", flush=True)
+for i in itertools.count():
+    ResultsStore(f"{sys.argv[1]}/s{i:06d}")
+"""
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.1, 0.2, 0.3, 0.5])
+def test_sigkill_while_creating_stores_never_makes_a_store_refuse(tmp_path, delay) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _CREATE_FOREVER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    folders = sorted(tmp_path.iterdir())
+    assert folders, "the child created nothing before it was killed"
+    for folder in folders:
+        store = ResultsStore(folder)  # resumes creation where the kill left it
+        assert (folder / STORE_FILE).is_file() and store.meta["schema_version"] == SCHEMA_VERSION
+        store.write(_row("a" * 64))
+        assert ResultsStore(folder, create=False).read().num_rows == 1
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"schema_version": 1, "datasets": []}', "\xff\xfe"])
+def test_a_store_json_of_the_wrong_shape_is_a_named_error(tmp_path, content) -> None:
+    ResultsStore(tmp_path)
+    (tmp_path / STORE_FILE).write_bytes(content.encode("latin-1"))
+    with pytest.raises(HarnessError, match=STORE_FILE):
+        ResultsStore(tmp_path)
+
+
+def test_a_file_as_the_results_folder_is_refused(tmp_path) -> None:
+    (tmp_path / "f").write_text("mine")
+    with pytest.raises(HarnessError, match="'.*f' is a file, not a folder"):
+        ResultsStore(tmp_path / "f")
+    assert (tmp_path / "f").read_text() == "mine"
