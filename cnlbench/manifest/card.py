@@ -53,6 +53,10 @@ def card_yaml(record: Mapping[str, Any], recipe: Recipe) -> str:
     )
     configs.to_dataset_card_data(data)
     infos.to_dataset_card_data(data)
+    # The builder does not measure Arrow sizes; ``num_bytes: 0`` would be a false size, so leave it out.
+    for info in data.dataset_info if isinstance(data.dataset_info, list) else [data.dataset_info]:
+        for split in info.get("splits", []):
+            split.pop("num_bytes", None)
     return data.to_yaml()
 
 
@@ -102,6 +106,56 @@ def _spec_prose(spec: Mapping[str, Any], class_names: list[str]) -> str:
     return "; ".join(parts) if parts else "see metadata"
 
 
+#: Web pools that are simulated, not retrieved from the web: said so wherever they are named.
+SIMULATED_POOLS = {
+    "digits-web": "**simulated web pool**: look-alike glyphs drawn with a font and labelled by simulated raters "
+                  "(`cnlbench/sources/digits_web.py`), built like CNWL's web noise; a stand-in for web noise, "
+                  "not web images",
+}
+
+
+def _within_flipped(cfg: Mapping[str, Any]) -> tuple[int, int] | None:
+    """``(flipped classes, K)`` when the requested matrix flips only some classes, else None."""
+    T = cfg.get("requested_matrix")
+    if not T:
+        return None
+    flipped = sum(1.0 - row[i] > 1e-12 for i, row in enumerate(T))
+    return (flipped, len(T)) if 0 < flipped < len(T) else None
+
+
+def majority_flips(cfg: Mapping[str, Any], class_names: list[str]) -> list[str]:
+    """``"cat->dog"`` for each class whose requested matrix makes a wrong label at least as
+    likely as the right one (the class's majority label is then wrong: labels alone cannot
+    recover it)."""
+    T = cfg.get("requested_matrix") or []
+
+    def name(k: int) -> str:
+        return class_names[k] if k < len(class_names) else str(k)
+
+    out = []
+    for i, row in enumerate(T):
+        j = max((j for j in range(len(row)) if j != i), key=lambda j: row[j], default=None)
+        if j is not None and row[j] > 0 and row[j] >= row[i] - 1e-12:
+            out.append(f"{name(i)}->{name(j)}")
+    return out
+
+
+def _dedupe_citations(cites: list[str | None]) -> list[str]:
+    """Citations in order, each BibTeX key once (the same entry from the source and a family)."""
+    import re
+
+    seen, out = set(), []
+    for cite in cites:
+        if not cite or not cite.strip():
+            continue
+        m = re.match(r"\s*@\w+\s*\{\s*([^,\s]+)\s*,", cite)
+        key = m.group(1) if m else " ".join(cite.split())
+        if key not in seen:
+            seen.add(key)
+            out.append(cite)
+    return out
+
+
 def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> str:
     """The full ``README.md`` text for a build record (see ``build.build_from_recipe``)."""
     configs = record["configs"]
@@ -145,8 +199,9 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
     for kind, cfg in kinds.items():
         entry = next((e for e in recipe.configs if e.kind == kind), None)
         mode = entry.mode if entry else "exact"
+        simulated = SIMULATED_POOLS.get(str(cfg["noise_spec"].get("pool", "")))
         lines.append(
-            f"- `{kind}-*`: {_spec_prose(cfg['noise_spec'], class_names)}; "
+            f"- `{kind}-*`: {simulated + '. ' if simulated else ''}{_spec_prose(cfg['noise_spec'], class_names)}; "
             f"{'nested' if cfg['nested'] else 'independent'} across levels "
             f"(nested: the noisy set at a level is a subset of that at every higher level); sampling `{mode}` "
             "(exact: realised counts match the target by largest-remainder rounding, to within one example "
@@ -158,18 +213,37 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
         "",
         "### Requested and realised noise rates",
         "",
-        "| config | train | validation | requested | realised (train) | realised (validation) | nested |",
+        "| config | train | validation | requested level | realised overall (train) | realised overall (validation) | nested |",
         "|---|---|---|---|---|---|---|",
     ]
+    partial: dict[str, tuple[int, int]] = {}
+    majority: list[str] = []
     for name, cfg in configs.items():
         sp = cfg["splits"]
+        within = _within_flipped(cfg)
+        level = _pct(cfg["level"])
+        if within and cfg["level"]:
+            partial.setdefault(cfg["kind"], within)
+            level += f" within {within[0]} of {within[1]} classes"
+        flips = majority_flips(cfg, class_names)
+        if flips:
+            majority.append(f"`{name}` ({', '.join(flips)})")
+            level += " ⚠"
         lines.append(
             f"| `{name}`{' (default)' if name == default else ''} | {sp['train']['rows']} | {sp['validation']['rows']} | "
-            f"{_pct(cfg['level'])} | {_pct(sp['train']['realised_rate'])} | {_pct(sp['validation']['realised_rate'])} | "
+            f"{level} | {_pct(sp['train']['realised_rate'])} | {_pct(sp['validation']['realised_rate'])} | "
             f"{'yes' if cfg['nested'] else 'no'} |"
         )
+    lines.append("")
+    for kind, (n, k) in partial.items():
+        lines.append(f"`{kind}-*`: the level is the flip probability WITHIN the {n} flipped classes (of {k}); the "
+                     "realised columns are the overall rate over all classes, so they are lower than the level "
+                     f"(about {n}/{k} of it with balanced classes).")
+    if majority:
+        lines.append("⚠ At these configs a wrong label is at least as likely as the right one for some classes, so "
+                     "that class's majority label is wrong (labels alone cannot recover it): "
+                     + "; ".join(majority) + ".")
     lines += [
-        "",
         "Exact per-split realised matrices, the requested matrices and the full recipe are in each Parquet "
         "file's `cnlbench` metadata and in `cnlbench-build.json`, with content fingerprints "
         f"(source fingerprint `{record['source']['fingerprint']}`).",
@@ -193,8 +267,8 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
         "",
         "```bibtex",
     ]
-    for cite in (source.citation, recipe.citation, *family_cites, CNLBENCH_CITATION % record["cnlbench_version"]):
-        if cite and cite.strip():
-            lines += [cite.strip(), ""]
+    for cite in _dedupe_citations([source.citation, recipe.citation, *family_cites,
+                                   CNLBENCH_CITATION % record["cnlbench_version"]]):
+        lines += [cite.strip(), ""]
     lines[-1:] = ["```", ""]
     return "\n".join(lines)
