@@ -141,6 +141,7 @@ def load_pool(ctx: FamilyContext) -> tuple[AnnotatedPool, list[ImageStore], Cnwl
         from cnlbench.sources.digits_web import release as packaged
 
         rel = packaged()
+        rel.label = spec  # reports name the packaged pool, never the install path
         return rel.pool, rel.image_stores() + extra, rel, spec
     path = ctx.path(spec)
     if path.is_dir():

@@ -349,3 +349,11 @@ def test_a_plan_whose_validation_overlaps_train_is_refused():
     bad = ConfigPlan("web-20", "web", 0.2, {"train": split(["a", "b"]), "validation": split(["b", "c"])}, False)
     with pytest.raises(RecipeError, match=r"web-20: 1 ids are in both train and validation \(first: \['b'\]\)"):
         check_disjoint(bad)
+
+
+def test_metadata_names_image_folders_as_the_recipe_writes_them(built, imported):
+    """No install or machine path in the manifests: the packaged pool is named by its name."""
+    for ds, config in ((built, "web-20"), (imported, "web-20")):
+        searched = ds.split(config, "train").metadata["noise"]["image_folders_searched"]
+        assert searched and all(not str(f).startswith("/") and "site-packages" not in str(f) for f in searched)
+        assert any("digits-web" in str(f) for f in searched)
