@@ -118,6 +118,7 @@ def validation_mask(ids: np.ndarray, strata: np.ndarray, fraction: float | None 
 def carve_validation(train: SplitData, fraction: float) -> tuple[SplitData, SplitData]:
     """Split ``train`` into (train, validation), stratified, by a fixed rule (no RNG):
     :func:`validation_mask` per class. Row order within each output keeps the source order.
+    (The same rule carves a test split from train: ``splits: {test: {from: train, ...}}``.)
     """
     is_val = validation_mask(train.ids, train.labels, fraction)
 
@@ -132,10 +133,21 @@ def carve_validation(train: SplitData, fraction: float) -> tuple[SplitData, Spli
 def clean_splits(source: Source, recipe: Recipe) -> dict[str, SplitData]:
     """The clean ``train``, ``validation`` and ``test`` splits the recipe asks for."""
     names = source.split_names()
-    for need in ("train", "test"):
-        if need not in names:
-            raise RecipeError(f"recipe `source: {{kind: {recipe.source_kind}}}` has no {need!r} split (it has {list(names)}); pick a source with train and test splits")
+    if "train" not in names:
+        raise RecipeError(f"recipe `source: {{kind: {recipe.source_kind}}}` has no 'train' split (it has {list(names)}); pick a source with a train split")
+    if "test" not in names and not recipe.test_fraction:
+        raise RecipeError(
+            f"recipe `source: {{kind: {recipe.source_kind}}}` has no 'test' split (it has {list(names)}); carve one with "
+            "`splits: {test: {from: train, fraction: 0.2}}` (per class, by a fixed rule), or (ImageFolder) lay the "
+            "images out as <root>/train/<class>/<file> and <root>/test/<class>/<file>"
+        )
+    if "test" in names and recipe.test_fraction:
+        raise RecipeError(f"recipe key `splits.test`: source {recipe.source_kind!r} ships its own test split; drop `splits.test`")
     train = source.load_split("train")
+    if recipe.test_fraction:
+        train, test = carve_validation(train, recipe.test_fraction)
+    else:
+        test = source.load_split("test")
     if recipe.validation_from is not None:
         train, validation = carve_validation(train, recipe.validation_fraction)
     elif "validation" in names:
@@ -145,7 +157,7 @@ def clean_splits(source: Source, recipe: Recipe) -> dict[str, SplitData]:
             f"recipe key `splits.validation`: source {recipe.source_kind!r} ships no validation split; "
             "add `splits: {validation: {from: train, fraction: 0.1}}`"
         )
-    out = {"train": train, "validation": validation, "test": source.load_split("test")}
+    out = {"train": train, "validation": validation, "test": test}
     for split, data in out.items():
         if len(data) == 0:
             raise RecipeError(f"clean split {split!r} is empty; use a larger source or a different validation fraction")

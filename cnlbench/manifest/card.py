@@ -199,6 +199,15 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
     for kind, cfg in kinds.items():
         entry = next((e for e in recipe.configs if e.kind == kind), None)
         mode = entry.mode if entry else "exact"
+        if cfg["level"] is None:  # real label sets (human, external): named configs, labels as given
+            for name, c in configs.items():
+                if c["kind"] == kind:
+                    lines.append(
+                        f"- `{name}`: {_spec_prose(c['noise_spec'], class_names)}; the noisy labels are taken from the "
+                        "label file as given, one per example (no sampling and no nominal level: the realised rate "
+                        "is measured from the rows)."
+                    )
+            continue
         simulated = SIMULATED_POOLS.get(str(cfg["noise_spec"].get("pool", "")))
         lines.append(
             f"- `{kind}-*`: {simulated + '. ' if simulated else ''}{_spec_prose(cfg['noise_spec'], class_names)}; "
@@ -257,7 +266,9 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
     for kind, cfg in kinds.items():
         spec = cfg["noise_spec"]
         if spec.get("license"):
-            lines.append(f"Noisy labels of `{kind}-*`: `{spec['license']}`; any use or export of these configs "
+            which = (", ".join(f"`{n}`" for n, c in configs.items() if c["kind"] == kind) if cfg["level"] is None
+                     else f"`{kind}-*`")
+            lines.append(f"Noisy labels of {which}: `{spec['license']}`; any use or export of these configs "
                          "must carry this licence.")
         if isinstance(spec.get("citation"), str) and spec["citation"].strip():
             family_cites.append(spec["citation"])

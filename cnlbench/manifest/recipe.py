@@ -25,7 +25,7 @@ TOP_KEYS = {
     "license": "licence identifier of the built dataset (e.g. CC-BY-4.0)",
     "citation": "extra BibTeX for the card (the source's citation is always included)",
     "source": "mapping {kind: NAME, ...options}",
-    "splits": "mapping {validation: {from: train, fraction: F}}",
+    "splits": "mapping {validation: {from: train, fraction: F}, test: {from: train, fraction: F}}",
     "images": "'embed' or 'reference'",
     "levels": "list of noise levels, fractions in [0, 1)",
     "nested": "true/false: noisy sets nested across levels",
@@ -84,6 +84,9 @@ class Recipe:
     configs: tuple[ConfigEntry, ...]
     base_dir: Path | None
     raw: dict[str, Any]
+    #: ``splits.test.fraction``: carve the clean test split from train (sources without one,
+    #: e.g. a flat ImageFolder tree); 0.0 = the source's own test split.
+    test_fraction: float = 0.0
 
     def resolved_source_options(self) -> dict[str, Any]:
         """Source options with relative path values resolved against the recipe's folder."""
@@ -179,20 +182,25 @@ def parse_recipe(data: Mapping[str, Any], base_dir: str | Path | None = None) ->
     if not isinstance(splits, Mapping):
         raise _fail("splits", f"expected a mapping, got {splits!r}", "write `splits: {validation: {from: train, fraction: 0.1}}`")
     for key in splits:
-        if key != "validation":
-            raise _fail(f"splits.{key}", "unknown split", "only `validation` can be carved; train and test come from the source")
-    val_from, val_fraction = None, 0.0
-    if "validation" in splits:
-        val = splits["validation"]
+        if key not in ("validation", "test"):
+            raise _fail(f"splits.{key}", "unknown split", "only `validation` and `test` can be carved (from train); train comes from the source")
+
+    def carve(split: str) -> tuple[str | None, float]:
+        if split not in splits:
+            return None, 0.0
+        val = splits[split]
         if not isinstance(val, Mapping) or set(val) - {"from", "fraction"}:
-            raise _fail("splits.validation", f"expected {{from: train, fraction: F}}, got {val!r}", "use only the keys `from` and `fraction`")
-        val_from = val.get("from", "train")
-        if val_from != "train":
-            raise _fail("splits.validation.from", f"cannot carve from {val_from!r}", "write `from: train`")
-        val_fraction = val.get("fraction")
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-            raise _fail("splits.validation.fraction", f"expected a fraction in (0, 1), got {val_fraction!r}", "write e.g. `fraction: 0.1`")
-        val_fraction = float(val_fraction)
+            raise _fail(f"splits.{split}", f"expected {{from: train, fraction: F}}, got {short_repr(val)}", "use only the keys `from` and `fraction`")
+        frm = val.get("from", "train")
+        if frm != "train":
+            raise _fail(f"splits.{split}.from", f"cannot carve from {short_repr(frm)}", "write `from: train`")
+        fraction = val.get("fraction")
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise _fail(f"splits.{split}.fraction", f"expected a fraction in (0, 1), got {short_repr(fraction)}", "write e.g. `fraction: 0.1`")
+        return frm, float(fraction)
+
+    val_from, val_fraction = carve("validation")
+    _, test_fraction = carve("test")
 
     images = raw.get("images", "embed")
     if images not in IMAGE_MODES:
@@ -247,6 +255,7 @@ def parse_recipe(data: Mapping[str, Any], base_dir: str | Path | None = None) ->
         configs=tuple(entries),
         base_dir=Path(base_dir) if base_dir is not None else None,
         raw=raw,
+        test_fraction=test_fraction,
     )
 
 

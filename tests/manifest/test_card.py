@@ -54,3 +54,32 @@ def test_card_carries_family_licence(tmp_path):
     licence = card.split("## Licence", 1)[1]
     assert "CC BY-NC 4.0" in licence.split("## Citation")[0]
     assert "@misc{x, title={Noisy set}}" in card
+
+
+def test_external_label_configs_are_described_truly(tmp_path):
+    """Cards name an external config by its real name and never claim sampled (largest-remainder) noise."""
+    import json
+
+    import numpy as np
+
+    from cnlbench.manifest import build_from_recipe
+    from cnlbench.manifest.build import clean_splits
+    from cnlbench.manifest.recipe import load_recipe
+    from cnlbench.sources.base import make_source
+
+    recipe = {"name": "ext", "source": {"kind": "digits"}, "splits": {"validation": {"from": "train", "fraction": 0.125}},
+              "levels": [0.0], "configs": [{"kind": "sym", "noise": "symmetric"},
+                                           {"kind": "mylabels", "noise": "external", "file": str(tmp_path / "l.json"),
+                                            "name": "my-noisy", "license": "CC0-1.0"}]}
+    clean = clean_splits(make_source("digits"), load_recipe(recipe))
+    ids = np.concatenate([clean["train"].ids, clean["validation"].ids])
+    labels = np.concatenate([clean["train"].labels, clean["validation"].labels])[np.argsort(ids, kind="stable")]
+    noisy = labels.copy()
+    noisy[::5] = (noisy[::5] + 1) % 10
+    (tmp_path / "l.json").write_text(json.dumps(noisy.tolist()))
+    out = build_from_recipe(recipe, tmp_path / "out").out
+    card = (out / "README.md").read_text()
+    line = next(x for x in card.splitlines() if x.startswith("- `my-noisy`"))
+    assert "largest-remainder" not in line and "exact" not in line and "as given" in line
+    assert "mylabels-*" not in card
+    assert "Noisy labels of `my-noisy`: `CC0-1.0`" in card
