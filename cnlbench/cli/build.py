@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 NAME = "build"
 HELP = "build a noisy-label dataset folder (Parquet + card) from a recipe YAML"
@@ -28,6 +27,11 @@ interrupted build leaves the previous complete folder untouched. The same recipe
 byte-identical files. At the end a table lists each config's split sizes, requested level and
 realised noise rates.
 
+Progress (stderr) names every phase: loading the source, drawing the noise, writing (or reading)
+images, writing configs, syncing to disk (one filesystem sync for the whole folder, so a finished
+build survives a power loss), swapping the folder in; a bar per phase on a terminal, a line per
+phase (and every 15 s within a long one) elsewhere.
+
 Example:
     cnlbench build recipes/digits.yaml --out manifests/digits
     cnlbench build recipes/digits.yaml --out /tmp/digits-seed1 --seed 1
@@ -44,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a recipe value (repeatable): dotted key, YAML value, e.g. "
                              "--set source.root=/data/cifar10 --set configs.2.file=/data/CIFAR-10_human.pt; "
                              "relative paths resolve against the current directory")
-    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar on stderr")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="print no progress on stderr (default: a bar per phase on a terminal, plain lines elsewhere)")
     parser.add_argument("--no-validate", action="store_true", help="skip re-reading and validating the written folder")
 
 
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from cnlbench.manifest.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
-    report = build_from_recipe(recipe, args.out, seed=args.seed, progress=not args.no_progress and sys.stderr.isatty())
+    report = build_from_recipe(recipe, args.out, seed=args.seed, progress=not args.no_progress)
     if not args.no_validate:
         validate_dataset(report.out)
     print(f"built {report.name} (seed {report.seed}) in {report.out}")

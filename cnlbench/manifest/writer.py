@@ -8,7 +8,6 @@ timestamp.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -60,7 +59,10 @@ def split_table(
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:
-    """Write ``table`` to ``path`` with the fixed Parquet settings, then fsync the file."""
+    """Write ``table`` to ``path`` with the fixed Parquet settings.
+
+    Not fsynced here: every caller writes inside :func:`cnlbench.manifest.atomic.atomic_directory`,
+    which syncs the whole folder to disk once before swapping it in."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
@@ -75,5 +77,3 @@ def write_table(table: pa.Table, path: str | Path) -> None:
             write_page_index=False,
             store_schema=True,
         )
-        f.flush()
-        os.fsync(f.fileno())
