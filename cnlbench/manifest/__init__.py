@@ -12,6 +12,7 @@ from cnlbench.manifest.recipe import ConfigEntry, Recipe, config_name, load_reci
 from cnlbench.manifest.build import BuildReport, ConfigSummary, build_from_recipe
 from cnlbench.manifest.reader import BuiltDataset, ManifestSplit, open_dataset
 from cnlbench.manifest.validate import validate_dataset
+from cnlbench.manifest.export import export_hf, load_hf
 
 __all__ = [
     "BuildReport",
@@ -19,6 +20,8 @@ __all__ = [
     "ConfigSummary",
     "ManifestSplit",
     "build_from_recipe",
+    "export_hf",
+    "load_hf",
     "open_dataset",
     "validate_dataset",
     "ConfigEntry",
