@@ -7,6 +7,8 @@ import math
 import sys
 from typing import Any
 
+from cnlbench.cli._progress import OUTPUT_HELP, add_progress_arguments, progress_reporter
+
 NAME = "eval"
 HELP = "train noisy-label methods across configs x seeds on a built dataset (resumable)"
 DESCRIPTION = """\
@@ -26,6 +28,7 @@ Defaults follow the image size: 8x8 -> digits-cnn (batch 128, 20 epochs), 32x32 
 (batch 512, 30 epochs), larger -> resnet18. A NaN loss ends that run with a failed row
 (status=failed) instead of stopping the sweep.
 
+""" + OUTPUT_HELP + """
 Examples:
     cnlbench eval manifests/digits --methods ce,mixup --configs 'sym-*' --seeds 3 --out results/digits
     cnlbench eval manifests/digits --methods gce --configs sym-40 --seeds 5 --param gce.q=0.5 --out r
@@ -91,7 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="method hyperparameter, repeatable; VALUE is JSON when it parses (e.g. gce.q=0.7)")
     parser.add_argument("--image-root", default=None, metavar="DIR", help="image folder of a reference-mode build")
     parser.add_argument("--retry-failed", action="store_true", help="re-run runs whose stored row failed")
-    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    parser.add_argument("--tuned", default=None, metavar="FILE",
+                        help="tuned-settings file of `cnlbench tune`: each method runs with its frozen setting for "
+                             "the config's noise kind (recorded in every row)")
+    add_progress_arguments(parser)
     sub = parser.add_argument_group("leaderboard submission (written after the sweep; schema in docs/submissions.md)")
     sub.add_argument("--submission", default=None, metavar="FILE",
                      help="write the sweep's rows of ONE method as a submission JSON (validate and add it with "
@@ -103,17 +109,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _seeds(text: str) -> int | list[int]:
+    """``--seeds``: a count (``3``) or a list (``0,5,17``); the sweep checks ranges and repeats."""
     from cnlbench.errors import HarnessError
 
     try:
         parts = [int(p) for p in _csv(text)]
     except ValueError:
-        raise HarnessError(f"--seeds {text!r} is not a count or a comma-separated list of integers; e.g. --seeds 3") from None
+        raise HarnessError(f"--seeds {text[:60]!r} is not a count or a comma-separated list of integers; "
+                           "e.g. --seeds 3") from None
     if len(parts) == 1 and "," not in text:
         if parts[0] < 1:
             raise HarnessError(f"--seeds {parts[0]} must be >= 1")
         return parts[0]
     return parts
+
+
+def sweep_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """Check eval's flags before anything trains or is written, and return them as keyword
+    arguments of :func:`~cnlbench.harness.sweep.run_sweep` (less ``dataset`` and ``out``).
+    Shared with verbs that reuse eval's arguments (a flag such a verb lacks is skipped)."""
+    import math
+
+    from cnlbench.errors import HarnessError
+    from cnlbench.harness.sweep import parse_param
+
+    def flag(name: str, default: Any = None) -> Any:
+        return getattr(args, name, default)
+
+    if flag("methods") is not None and not args.methods:
+        raise HarnessError("--methods names no method; pass one or more, e.g. --methods ce,gce")
+    if flag("configs") is not None and not args.configs:
+        raise HarnessError("--configs names no config; pass names or globs, e.g. --configs sym-00,'sym-4*'")
+    for name in ("epochs", "batch_size", "jobs", "pack"):
+        value = flag(name)
+        if value is not None and value < 1:
+            raise HarnessError(f"--{name.replace('_', '-')} {value} must be >= 1")
+    lr = flag("lr")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise HarnessError(f"--lr {lr} must be a finite number > 0, e.g. --lr 0.05")
+    params: dict[str, dict[str, Any]] = {}
+    for text in flag("param", []):
+        m, k, v = parse_param(text)
+        params.setdefault(m, {})[k] = v
+    overrides: dict[str, Any] = {}
+    if flag("batch_size") is not None:
+        overrides["batch_size"] = args.batch_size
+    if lr is not None:
+        overrides["lr"] = lr
+    if flag("compile"):
+        overrides["compile"] = True
+    if flag("submission"):
+        _check_submission_arguments(args)
+    kwargs: dict[str, Any] = dict(
+        backend=flag("backend", "local"), jobs=flag("jobs", 1), address=flag("address"), model=flag("model"),
+        epochs=flag("epochs"), device=flag("device", "auto"), method_params=params, train_overrides=overrides,
+        image_root=flag("image_root"), retry_failed=flag("retry_failed", False), pack=flag("pack", 1))
+    if flag("methods") is not None:
+        kwargs["methods"] = args.methods
+    if flag("configs") is not None:
+        kwargs["configs"] = args.configs
+    if flag("seeds") is not None:
+        kwargs["seeds"] = _seeds(args.seeds)
+    return kwargs
+
+
+def _check_submission_arguments(args: argparse.Namespace) -> None:
+    """``--submission`` is written after the sweep: refuse what would fail then, up front."""
+    from pathlib import Path
+
+    from cnlbench.board.submission import check_submission_meta
+    from cnlbench.errors import SubmissionError
+
+    if len(args.methods) != 1:
+        raise SubmissionError(f"--submission covers one method; --methods gives {args.methods}: run `cnlbench eval` "
+                              "with a single --methods entry per submission")
+    path = Path(args.submission)
+    if path.is_dir() or (path.parent.exists() and not path.parent.is_dir()):
+        raise SubmissionError(f"--submission {str(path)!r} cannot be written (a folder, or its parent is a file); "
+                              "pass a file path such as my-method.json")
+    check_submission_meta(_submission_meta(args, args.methods[0]))
+
+
+def _submission_meta(args: argparse.Namespace, method: str) -> dict[str, Any]:
+    return {"method": method, "method_version": args.method_version,
+            "authors": [a.strip() for a in args.authors.split(",") if a.strip()],
+            "code_url": args.code_url, "paper_url": args.paper_url}
 
 
 def summary_table(rows: list[dict[str, Any]], metric: str = "test_acc_best_val") -> str:
@@ -147,36 +227,35 @@ def summary_table(rows: list[dict[str, Any]], metric: str = "test_acc_best_val")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnlbench.harness.sweep import parse_param, run_sweep
+    from cnlbench.harness.sweep import run_sweep
 
-    params: dict[str, dict[str, Any]] = {}
-    for text in args.param:
-        m, k, v = parse_param(text)
-        params.setdefault(m, {})[k] = v
-    overrides: dict[str, Any] = {}
-    if args.batch_size is not None:
-        overrides["batch_size"] = args.batch_size
-    if args.lr is not None:
-        overrides["lr"] = args.lr
-    if args.compile:
-        overrides["compile"] = True
     result = run_sweep(
-        args.dataset, args.methods, args.configs, _seeds(args.seeds), args.out,
-        backend=args.backend, jobs=args.jobs, address=args.address, model=args.model,
-        epochs=args.epochs, device=args.device, method_params=params, train_overrides=overrides,
-        image_root=args.image_root, retry_failed=args.retry_failed,
-        progress=not args.no_progress and sys.stderr.isatty(), pack=args.pack,
+        args.dataset, out=args.out, **sweep_arguments(args),
+        progress=progress_reporter(args, "eval"), tuned=args.tuned,
     )
     rows = result.rows()
     print(f"{len(result.run_ids)} runs: {result.skipped} already in {args.out}, {result.written} trained now, "
           f"{len(result.failed)} failed now")
     for r in result.failed:
         print(f"  failed: {r['method']} {r['config']} seed {r['seed']}: {r['error'].splitlines()[0]}", file=sys.stderr)
+    report_store_notes(result, args.out)
     print("\ntest accuracy (%) at the epoch of best NOISY-validation accuracy, mean ± 95% t half-width over seeds:")
     print(summary_table(rows))
     if args.submission:
         write_submission(rows, args)
     return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def report_store_notes(result: Any, out: str) -> None:
+    """Tell the user (stderr) about damaged parts set aside and failed rows kept as they were."""
+    for path, why in result.damaged:
+        print(f"  damaged part set aside as {path} ({why}); its run is trained again", file=sys.stderr)
+    if result.failed_kept:
+        print(f"{result.failed_kept} run(s) of this sweep have a FAILED row in {out} and were not trained again; "
+              "fix the cause and re-run with --retry-failed to re-run them", file=sys.stderr)
+    elif result.failed:
+        print(f"{len(result.failed)} run(s) failed; after fixing the cause, re-run the same command with "
+              "--retry-failed to train them again", file=sys.stderr)
 
 
 def write_submission(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -192,10 +271,7 @@ def write_submission(rows: list[dict[str, Any]], args: argparse.Namespace) -> No
     if len(methods) != 1:
         raise SubmissionError(f"--submission covers one method; this sweep ran {methods}: run `cnlbench eval` "
                               "with a single --methods entry (the results store keeps the other runs)")
-    meta = {"method": methods[0], "method_version": args.method_version,
-            "authors": [a.strip() for a in args.authors.split(",") if a.strip()],
-            "code_url": args.code_url, "paper_url": args.paper_url}
-    sub = make_submission(rows, meta)
+    sub = make_submission(rows, _submission_meta(args, methods[0]))
     path = Path(args.submission)
     atomic_write_bytes(path, (json.dumps(sub, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
     print(f"\nwrote submission {path} ({len(sub['runs'])} runs of {methods[0]}); check and add it with:\n"

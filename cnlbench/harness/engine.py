@@ -24,13 +24,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ from cnlbench import __version__
 from cnlbench.errors import HarnessError
 from cnlbench.harness import metrics as M
 from cnlbench.harness.augment import PAD_MODES, Augmenter, Normalizer, channel_stats, pad_images
-from cnlbench.harness.data import TaskData, load_task, resolve_device
+from cnlbench.harness.data import TEST_CORRUPTIONS, TaskData, corrupt_test, load_task, resolve_device
 from cnlbench.harness.methods.base import Batch, Method, MethodSetup, get_method
 from cnlbench.harness.models import build_model, model_info
 from cnlbench.harness.models.layers import seed_dropout
@@ -53,6 +54,18 @@ from cnlbench.harness.store import (
 )
 
 SCHEDULES = ("cosine", "triangle", "constant")
+#: Per-epoch progress callback of :meth:`Trainer.fit`: receives the epoch's ``curves`` point.
+EpochHook = Callable[[dict[str, Any]], None]
+
+#: Version of the harness numerics: bump whenever a change to the engine, a method or a model
+#: can change a run's numbers, so that ``run_id`` changes and a store never silently reuses
+#: rows computed by the old code (2: output BatchNorm of the bounded losses, ProSelfLC's
+#: gradient, schedules by meaning, metrics at the selected epoch).
+HARNESS_NUMERICS_VERSION = 2
+
+#: Row metrics reported at the selected epoch (best noisy validation) and, as ``<name>_final``,
+#: at the end of training.
+SELECTED_METRICS = ("ece", "overconfidence", "auroc_noise", "abstain_coverage", "abstain_acc")
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,9 @@ class TrainConfig:
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
     pretrained: str | None = None  # local weights file loaded after initialisation (never fetched)
     ece_bins: int = M.DEFAULT_ECE_BINS  # equal-width confidence bins for ECE and OE
+    # evaluation option: corrupt the clean test split at load time (data.TEST_CORRUPTIONS; ""
+    # none, "structured" the DAC study's feature on a known subset), metrics per subset
+    test_corruption: str = ""
 
     def __post_init__(self) -> None:
         if self.label_smoothing != 0.0:
@@ -94,9 +110,14 @@ class TrainConfig:
             raise HarnessError(f"unknown pad_mode {self.pad_mode!r}; use one of {PAD_MODES}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise HarnessError(f"unknown precision {self.precision!r}; use auto, fp32 or bf16")
+        if self.test_corruption not in TEST_CORRUPTIONS:
+            raise HarnessError(f"unknown test_corruption {self.test_corruption!r}; use one of {list(TEST_CORRUPTIONS)}")
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        d = dataclasses.asdict(self)
+        if not d["test_corruption"]:  # the default leaves run ids of clean-test runs unchanged
+            del d["test_corruption"]
+        return json.dumps(d, sort_keys=True)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with ``changes``; unknown field names are an error listing the valid ones."""
@@ -109,7 +130,10 @@ class TrainConfig:
 
 #: Per-model defaults (fields of :class:`TrainConfig`).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits-cnn": dict(epochs=20, batch_size=128, lr=0.05, warmup_epochs=1.0, crop_padding=1,
+    # digits: 60 epochs is the reference budget in which CE memorises the noise (sym-40: best
+    # noisy-validation epoch ~90% clean test accuracy, final ~75%); at 20 it fits ~1% of the wrong
+    # labels and no method has anything to fix (docs/methods.md, "Protocol").
+    "digits-cnn": dict(epochs=60, batch_size=128, lr=0.05, warmup_epochs=1.0, crop_padding=1,
                        pad_mode="zeros", hflip=False, eval_batch_size=2048),
     "fastnet": dict(epochs=30, batch_size=512, lr=0.2, warmup_epochs=2.0, crop_padding=2,
                     pad_mode="reflect", hflip=True, eval_batch_size=2048),
@@ -165,22 +189,33 @@ class RunSpec:
     device: str = "auto"
     image_root: str | None = None
     fingerprint: str = ""
+    #: The tuned setting applied to this run (JSON from :mod:`cnlbench.harness.tuning`, already
+    #: folded into ``method_params`` and ``train``), "" when untuned; recorded in the row.
+    tuning: str = ""
 
     @property
     def run_id(self) -> str:
         if self.model is None or self.train is None:
             raise HarnessError("run_id needs a resolved spec (model and train config); use resolve_spec()")
         return run_id(self.fingerprint, self.config, self.method, self.method_params, self.model,
-                      self.seed, self.train)
+                      self.seed, self.train, tuning=self.tuning)
+
+
+def resolved_method_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The method's defaults overlaid with ``params``: what the run actually uses, so that a
+    changed default changes the run id."""
+    return {**get_method(method).defaults, **params}
 
 
 def run_id(fingerprint: str, config: str, method: str, method_params: dict[str, Any], model: str,
-           seed: int, train: TrainConfig) -> str:
-    """sha256 over (dataset fingerprint, config, method, method params, model, seed, epochs,
-    the full training config)."""
+           seed: int, train: TrainConfig, *, tuning: str = "") -> str:
+    """sha256 over everything that changes a run's numbers: the harness numerics version
+    (:data:`HARNESS_NUMERICS_VERSION`), dataset fingerprint, config, method, the RESOLVED
+    method parameters (defaults included), model, seed, the full training config and the tuned
+    setting."""
     payload = json.dumps(
-        [fingerprint, config, method, method_params, model, int(seed), int(train.epochs),
-         json.loads(train.to_json())],
+        [HARNESS_NUMERICS_VERSION, fingerprint, config, method, resolved_method_params(method, method_params),
+         model, int(seed), int(train.epochs), json.loads(train.to_json()), tuning],
         sort_keys=True, default=str,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -221,13 +256,41 @@ class NonFiniteLossError(HarnessError):
 
 
 # --------------------------------------------------------------------------------------------
-# Networks (compiled ones are cached per process and re-initialised in place)
+# Networks (compiled per network; the compiled graphs are shared by every network of a class)
 
-_COMPILED: dict[tuple, nn.Module] = {}
+#: dynamo's limit on compiled variants per code object. Every network of a class shares ONE
+#: code object (its ``forward``) and each variant (train/eval mode, parameter shapes: a grouped
+#: network per R) is one entry, so the default 8 silently ran the 9th variant eager. Raised
+#: (never lowered) by :func:`compile_network`.
+COMPILE_RECOMPILE_LIMIT = 64
+#: dynamo's limit on compiled variants summed over all code objects (default 256).
+COMPILE_ACCUMULATED_LIMIT = 1024
+
+
+def compile_network(net: nn.Module) -> nn.Module:
+    """``net`` (returned, changed in place) with its ``forward`` wrapped by ``torch.compile``.
+
+    dynamo treats parameters as graph inputs, so networks of one class and shapes share the
+    compiled graphs: a fresh network per run compiles nothing new. The wrapper is an instance
+    attribute bound to ``net``; :func:`~cnlbench.harness.models.grouped.group_models` drops it
+    from its copies. Raises dynamo's recompile limits to :data:`COMPILE_RECOMPILE_LIMIT` and
+    :data:`COMPILE_ACCUMULATED_LIMIT` (never lowers them)."""
+    import torch._dynamo.config as dynamo_config
+
+    per_code = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
+    total = ("accumulated_recompile_limit" if hasattr(dynamo_config, "accumulated_recompile_limit")
+             else "accumulated_cache_size_limit")
+    for key, limit in ((per_code, COMPILE_RECOMPILE_LIMIT), (total, COMPILE_ACCUMULATED_LIMIT)):
+        if hasattr(dynamo_config, key):
+            setattr(dynamo_config, key, max(int(getattr(dynamo_config, key)), limit))
+    net.forward = torch.compile(net.forward)  # type: ignore[method-assign]
+    return net
 
 
 def _make_network(name: str, outputs: int, shape: tuple[int, int, int], cfg: TrainConfig,
                   seed: int, device: torch.device, init_images: torch.Tensor | None, slot: int) -> nn.Module:
+    """Network ``slot`` of a run, freshly initialised from ``seed`` (``slot`` only names it:
+    the seed already differs per slot). Never shared: packed runs hold their networks at once."""
     gen = torch.Generator().manual_seed(seed)
     fresh = build_model(name, outputs, shape, generator=gen, dropout=cfg.dropout,
                         init_images=init_images, pretrained=cfg.pretrained)
@@ -236,19 +299,7 @@ def _make_network(name: str, outputs: int, shape: tuple[int, int, int], cfg: Tra
         fresh = fresh.to(memory_format=torch.channels_last)
     # dropout masks from the run's own generator, never the global one
     seed_dropout(fresh, _device_generator(device, derive_seed(seed, "dropout")))
-    if not cfg.compile:
-        return fresh
-    key = (name, outputs, shape, cfg.dropout, str(device), slot)
-    if key in _COMPILED:
-        net = _COMPILED[key]
-        net.load_state_dict(fresh.state_dict())
-        seed_dropout(net, _device_generator(device, derive_seed(seed, "dropout")))
-        for p_old, p_new in zip(net.parameters(), fresh.parameters()):
-            p_old.requires_grad_(p_new.requires_grad)
-        return net
-    fresh.forward = torch.compile(fresh.forward)  # type: ignore[method-assign]
-    _COMPILED[key] = fresh
-    return fresh
+    return compile_network(fresh) if cfg.compile else fresh
 
 
 def _lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
@@ -274,6 +325,7 @@ class Trainer:
                  model: str, cfg: TrainConfig, seed: int):
         overrides = dict(method_cls.engine_overrides)
         self.cfg = cfg.replace(**overrides) if overrides else cfg
+        task = corrupt_test(task, self.cfg.test_corruption)
         self.task, self.model_name, self.seed = task, model, int(seed)
         self.device = task.device
         self.num_classes = task.num_classes
@@ -486,11 +538,52 @@ class Trainer:
                 pass
         return step, info
 
-    def fit(self) -> dict[str, Any]:
-        """Train every stage; returns the metrics of the run (row columns + ``curves``)."""
+    def _epoch_metrics(self, test_logits: torch.Tensor, test_probs: torch.Tensor) -> dict[str, float]:
+        """Test calibration (ECE, OE), the method's extra test metrics (e.g. DAC abstention) and
+        the train-set noise-detection AUROC of the networks as they are now: the metrics that
+        the row reports at the selected epoch and at the final one."""
+        probs_np = test_probs.cpu().numpy()
+        labels_np = self.task.test.label.cpu().numpy()
+        scores = self.method.noise_scores(self)
+        if scores is None:
+            scores = self.method.label_losses(self.train_logits(0), self.task.train.label)
+        extra = self.method.eval_metrics(test_logits, self.task.test.label)
+        out = {
+            "ece": M.expected_calibration_error(probs_np, labels_np, self.cfg.ece_bins),
+            "overconfidence": M.overconfidence_error(probs_np, labels_np, self.cfg.ece_bins),
+            "auroc_noise": M.auroc(torch.as_tensor(scores).float().cpu().numpy(),
+                                   self.task.train.is_noisy.cpu().numpy()),
+        }
+        out.update({k: float(v) for k, v in extra.items()})
+        if self.cfg.test_corruption:
+            out.update(self._subset_metrics(test_logits, test_probs))
+        return out
+
+    def _subset_metrics(self, test_logits: torch.Tensor, test_probs: torch.Tensor) -> dict[str, float]:
+        """With a test-time corruption: accuracy and the method's extra metrics on the corrupted
+        test images (``affected_*``, marked by the test split's ``is_noisy``) and on the rest
+        (``rest_*``); a subset with no image is left out."""
+        labels, marked = self.task.test.label, self.task.test.is_noisy
+        out: dict[str, float] = {}
+        for name, sel in (("affected", marked), ("rest", ~marked)):
+            if not bool(sel.any()):
+                continue
+            out[f"{name}_acc"] = float((test_probs[sel].argmax(1) == labels[sel]).float().mean())
+            extra = self.method.eval_metrics(test_logits[sel], labels[sel])
+            out.update({f"{name}_{k}": float(v) for k, v in extra.items()})
+        return out
+
+    def fit(self, on_epoch: EpochHook | None = None) -> dict[str, Any]:
+        """Train every stage; returns the metrics of the run (row columns + ``curves``).
+
+        ``on_epoch``, when given, is called once after every epoch with that epoch's ``curves``
+        point plus ``epochs`` (per stage) and ``stages`` (progress reporting; it must not block).
+
+        Every metric of the row is reported at the SELECTED epoch (best noisy-validation
+        accuracy of the last stage, earliest on ties) and, in its ``*_final`` column, at the end
+        of training; per-epoch values are in ``curves``."""
         cfg, method = self.cfg, self.method
         curves: list[dict[str, Any]] = []
-        test_logits = None
         for stage in range(method.num_stages):
             if stage > 0:
                 self._new_optimizer()
@@ -504,38 +597,32 @@ class Trainer:
                 val_logits, _, val_acc, val_loss = self._split_eval("validation")
                 val_extra = method.eval_metrics(val_logits, self.task.validation.label)
                 self._last_val = {**{k: float(v) for k, v in val_extra.items()}, "acc": val_acc, "loss": val_loss}
-                test_logits, _, test_acc, _ = self._split_eval("test")
+                test_logits, test_probs, test_acc, _ = self._split_eval("test")
                 point = {"stage": stage, "epoch": epoch, **info, "val_acc": val_acc, "val_loss": val_loss,
-                         "test_acc": test_acc, **{f"val_{k}": float(v) for k, v in val_extra.items()}}
+                         "test_acc": test_acc, **{f"val_{k}": float(v) for k, v in val_extra.items()},
+                         **{f"test_{k}": v for k, v in self._epoch_metrics(test_logits, test_probs).items()}}
                 if cfg.train_curves:
                     point.update(self._train_curve())
                 method.end_epoch(epoch, self)
                 point["epoch_time_s"] = time.perf_counter() - t0
                 curves.append(point)
-        assert test_logits is not None
+                if on_epoch is not None:
+                    on_epoch({**point, "epochs": cfg.epochs, "stages": method.num_stages})
         # the networks may have changed in end_epoch (e.g. a restore): evaluate the final state
         test_logits, test_probs, test_acc_final, _ = self._split_eval("test")
+        final = self._epoch_metrics(test_logits, test_probs)
         last = [p for p in curves if p["stage"] == method.num_stages - 1]
-        best = M.select_best_epoch([p["val_acc"] for p in last])
-        probs_np = test_probs.cpu().numpy()
-        labels_np = self.task.test.label.cpu().numpy()
-        scores = method.noise_scores(self)
-        if scores is None:
-            scores = self.train_losses(0)
-        extra = method.eval_metrics(test_logits, self.task.test.label)
-        result = {
+        best = last[M.select_best_epoch([p["val_acc"] for p in last])]
+        result: dict[str, Any] = {
             "test_acc_final": test_acc_final,
-            "test_acc_best_val": last[best]["test_acc"],
-            "val_acc_best": last[best]["val_acc"],
-            "best_epoch": int(last[best]["epoch"]),
-            "ece": M.expected_calibration_error(probs_np, labels_np, cfg.ece_bins),
+            "test_acc_best_val": best["test_acc"],
+            "val_acc_best": best["val_acc"],
+            "best_epoch": int(best["epoch"]),
             "ece_bins": int(cfg.ece_bins),
-            "overconfidence": M.overconfidence_error(probs_np, labels_np, cfg.ece_bins),
-            "auroc_noise": M.auroc(torch.as_tensor(scores).float().cpu().numpy(),
-                                   self.task.train.is_noisy.cpu().numpy()),
-            "abstain_coverage": float(extra.get("abstain_coverage", math.nan)),
-            "abstain_acc": float(extra.get("abstain_acc", math.nan)),
         }
+        for key in SELECTED_METRICS:
+            result[key] = float(best.get(f"test_{key}", math.nan))
+            result[f"{key}_final"] = float(final.get(key, math.nan))
         curve_cols: dict[str, list] = {}
         for p in curves:
             for k in p:
@@ -543,7 +630,7 @@ class Trainer:
         for p in curves:
             for k in curve_cols:
                 curve_cols[k].append(p.get(k, math.nan))
-        other = {k: float(v) for k, v in extra.items() if k not in ("abstain_coverage", "abstain_acc")}
+        other = {k: float(v) for k, v in final.items() if k not in SELECTED_METRICS}
         curve_cols["extra_metrics"] = other  # type: ignore[assignment]
         result["curves"] = json.dumps(curve_cols, default=_json_default, allow_nan=True)
         return result
@@ -562,13 +649,15 @@ def _json_default(v: Any) -> Any:
 
 
 def train_task(task: TaskData, method: str, *, seed: int, model: str | None = None,
-               method_params: dict[str, Any] | None = None, train: TrainConfig | None = None) -> dict[str, Any]:
+               method_params: dict[str, Any] | None = None, train: TrainConfig | None = None,
+               on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train on already-loaded data; returns the metric columns and ``curves`` (no bookkeeping).
-    Raises on failure (see :func:`run_one` for the failure row)."""
+    Raises on failure (see :func:`run_one` for the failure row). ``on_epoch``: see
+    :meth:`Trainer.fit`."""
     cls = get_method(method)
     model = model or default_model(task.input_shape[1])
     train = train or default_train_config(model, task.dataset)
-    return Trainer(task, cls, dict(method_params or {}), model, train, seed).fit()
+    return Trainer(task, cls, dict(method_params or {}), model, train, seed).fit(on_epoch)
 
 
 def _base_row(spec: RunSpec, task: TaskData | None, device: str) -> dict[str, Any]:
@@ -587,17 +676,22 @@ def _base_row(spec: RunSpec, task: TaskData | None, device: str) -> dict[str, An
         device=device,
         cnlbench_version=__version__,
         manifest_fingerprint=spec.fingerprint if task is None else task.fingerprint,
+        tuning=spec.tuning,
+        harness_version=HARNESS_NUMERICS_VERSION,
     )
     if spec.model is not None and spec.train is not None:
-        row["run_id"] = spec.run_id
+        with contextlib.suppress(HarnessError):  # an unknown method: the fallback id of run_one
+            row["run_id"] = spec.run_id
     return row
 
 
-def run_one(spec: RunSpec, task: TaskData | None = None) -> dict[str, Any]:
+def run_one(spec: RunSpec, task: TaskData | None = None, *,
+            on_epoch: Callable[[RunSpec, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train one run and return its results row (a dict of the store columns).
 
     Never raises for a failing run: a NaN loss or an exception gives ``status = "failed"`` with
-    the message in ``error``. ``task`` passes already-loaded data (tests, notebooks)."""
+    the message in ``error``. ``task`` passes already-loaded data (tests, notebooks).
+    ``on_epoch(resolved_spec, point)`` is called after every epoch (see :meth:`Trainer.fit`)."""
     t0 = time.perf_counter()
     device_name = str(spec.device)
     row: dict[str, Any] | None = None
@@ -613,8 +707,9 @@ def run_one(spec: RunSpec, task: TaskData | None = None) -> dict[str, Any]:
             )
         spec = resolve_spec(dataclasses.replace(spec, fingerprint=task.fingerprint), task)
         row = _base_row(spec, task, device_name)
+        hook = None if on_epoch is None else functools.partial(on_epoch, spec)
         row.update(train_task(task, spec.method, seed=spec.seed, model=spec.model,
-                              method_params=spec.method_params, train=spec.train))
+                              method_params=spec.method_params, train=spec.train, on_epoch=hook))
         row["status"] = "ok"
     except Exception as exc:  # a failed run is a row, never a crashed sweep
         if row is None:
@@ -632,7 +727,10 @@ def run_one(spec: RunSpec, task: TaskData | None = None) -> dict[str, Any]:
 
 
 __all__ = [
+    "EpochHook",
+    "HARNESS_NUMERICS_VERSION",
     "MODEL_DEFAULTS",
+    "SELECTED_METRICS",
     "NonFiniteLossError",
     "RunSpec",
     "TrainConfig",
@@ -641,6 +739,7 @@ __all__ = [
     "default_train_config",
     "derive_seed",
     "resolve_spec",
+    "resolved_method_params",
     "run_id",
     "run_one",
     "train_task",

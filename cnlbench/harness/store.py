@@ -29,6 +29,7 @@ import errno
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -55,7 +56,7 @@ CURVE_TRAIN_NOISY_GIVEN = "train_acc_noisy_given"
 CURVE_TRAIN_NOISY_TRUE = "train_acc_noisy_true"
 
 #: Bump when a column is added, removed or changes meaning; readers refuse other versions.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_FILE = "store.json"
 PARTS = "parts"
 #: Damaged part files are moved here (never deleted) and their runs trained again.
@@ -86,6 +87,14 @@ COLUMNS: dict[str, pa.DataType] = {
     "auroc_noise": pa.float64(),
     "abstain_coverage": pa.float64(),
     "abstain_acc": pa.float64(),
+    # the same metrics at the end of training (the columns above are at the selected epoch)
+    "ece_final": pa.float64(),
+    "overconfidence_final": pa.float64(),
+    "auroc_noise_final": pa.float64(),
+    "abstain_coverage_final": pa.float64(),
+    "abstain_acc_final": pa.float64(),
+    "tuning": pa.string(),  # the tuned setting applied (JSON), "" when untuned
+    "harness_version": pa.int64(),  # engine.HARNESS_NUMERICS_VERSION that computed the row
     "curves": pa.string(),
     "wall_time_s": pa.float64(),
     "device": pa.string(),
@@ -121,6 +130,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
     """Temporary sibling, fsync, ``os.replace``, then fsync the folder (the rename is durable)."""
     atomic_write_bytes(path, data)
     fsync_path(path.parent)
+
+
+def unreadable_reason(exc: BaseException) -> str:
+    """Why pyarrow cannot read a file: the first line of its message, without the path it
+    repeats, at most 160 characters."""
+    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"^Could not open Parquet input source '[^']*': ", "", text)[:160]
 
 
 def _dead_temporary(name: str) -> bool:
@@ -369,7 +385,7 @@ class ResultsStore:
         try:
             table = pq.read_table(path, page_checksum_verification=True)
         except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
-            raise DamagedPartError(f"{path.name}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
+            raise DamagedPartError(f"{path.name}: {unreadable_reason(exc)}") from None
         wrong = [f"{n} ({table.schema.field(n).type if n in table.column_names else 'missing'})"
                  for n, t in COLUMNS.items() if n not in table.column_names or table.schema.field(n).type != t]
         if wrong:
@@ -380,14 +396,14 @@ class ResultsStore:
         return table.select(list(COLUMNS) if columns is None else columns)
 
     def scan(self, columns: list[str] | None = None) -> tuple[list[pa.Table], list[tuple[Path, str]]]:
-        """Every part read and checked: (tables of the readable ones, (path, reason) of the
+        """Every part read and checked: (tables of the readable ones, (path, why) of the
         damaged ones)."""
         tables, damaged = [], []
         for p in self.part_files():
             try:
                 tables.append(self._read_part(p, columns))
             except DamagedPartError as exc:
-                damaged.append((p, str(exc)))
+                damaged.append((p, str(exc).removeprefix(f"{p.name}: ")))
         return tables, damaged
 
     def set_aside_damaged(self) -> list[tuple[Path, str]]:
@@ -434,7 +450,7 @@ class ResultsStore:
 
 def damaged_message(store: Path, damaged: Sequence[tuple[Path, str]]) -> str:
     """The refusal for damaged parts: each file and why, and the fix."""
-    shown = "; ".join(why for _p, why in damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else "")
+    shown = "; ".join(f"{p.name} ({why})" for p, why in damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else "")
     return (f"results store {str(store)!r} has {len(damaged)} damaged part file(s): {shown}. Re-run the same "
             f"`cnlbench eval` command: it moves them to {DAMAGED}/ and trains those runs again")
 
