@@ -64,6 +64,7 @@ from cnlbench.harness.engine import (
     TrainConfig,
     Trainer,
     _base_row,
+    compile_network,
     resolve_spec,
     run_one,
 )
@@ -142,7 +143,7 @@ class _Group:
         self.cfg: TrainConfig = t0.cfg
         self.device = t0.device
         self.cuda = self.device.type == "cuda"
-        self.net = _grouped_network([t.nets[0] for t in trainers], t0, self.runs, impl)
+        self.net = _grouped_network([t.nets[0] for t in trainers], t0, impl)
         params = [p for p in self.net.parameters() if p.requires_grad]
         for t in trainers:
             params += [p for p in t.method.extra_parameters() if p.requires_grad]
@@ -172,6 +173,21 @@ class _Group:
                                "cannot, so this run is trained on its own")
 
         t.reset_networks = no_reset  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        """Unwire the trainers and drop the network, optimiser and caches: the trainers and the
+        group refer to each other (the hooks above), and a cycle waits for the garbage
+        collector, so without this a finished group's device memory (grouped network,
+        momentum, each run's padded images) stayed allocated while later groups ran."""
+        for t in self.trainers:
+            for attr in ("_train_epoch", "_logits", "reset_networks"):
+                t.__dict__.pop(attr, None)
+            t.nets = []
+        self.trainers = []
+        self._cache.clear()
+        self.results.clear()
+        self.net = None  # type: ignore[assignment]
+        self.opt = None  # type: ignore[assignment]
 
     # -- evaluation ---------------------------------------------------------------------
     def _split_of(self, r: int, images: torch.Tensor) -> str | None:
@@ -331,26 +347,17 @@ class _Group:
         return out
 
 
-_COMPILED_GROUPS: dict[tuple, GroupedNetwork] = {}
-
-
-def _grouped_network(nets: list[nn.Module], t0: Trainer, runs: int, impl: str) -> GroupedNetwork:
-    """The grouped network on the trainers' device (channels_last on CUDA; compiled once per
-    (model, outputs, shape, dropout, device, R, impl) and re-loaded when ``compile`` is set)."""
-    fresh = group_models(nets, impl)
+def _grouped_network(nets: list[nn.Module], t0: Trainer, impl: str) -> GroupedNetwork:
+    """The grouped network on the trainers' device (channels_last on CUDA). With ``compile``
+    the network that computes is compiled: the fused network, or each of the split form's R
+    networks (they share one set of graphs); the trainers' own single networks are never
+    called (nor compiled) once grouped."""
+    net = group_models(nets, impl)
     if t0.device.type == "cuda":
-        fresh = fresh.to(memory_format=torch.channels_last)
-    if not t0.cfg.compile:
-        return fresh
-    key = (t0.model_name, t0.outputs, t0.task.input_shape, t0.cfg.dropout, str(t0.device), runs, fresh.impl)
-    net = _COMPILED_GROUPS.get(key)
-    if net is None:
-        fresh.forward = torch.compile(fresh.forward)  # type: ignore[method-assign]
-        _COMPILED_GROUPS[key] = fresh
-        return fresh
-    net.load_state_dict(fresh.state_dict())
-    for p_old, p_new in zip(net.parameters(), fresh.parameters()):
-        p_old.requires_grad_(p_new.requires_grad)
+        net = net.to(memory_format=torch.channels_last)
+    if t0.cfg.compile:
+        for part in (net.nets if net.impl == "split" else [net]):
+            compile_network(part)
     return net
 
 
@@ -433,37 +440,47 @@ def _row(run: _Run, packed: int, group_wall: float) -> dict[str, Any]:
 
 
 def _train_packed(runs: list[_Run], impl: str) -> tuple[dict[int, dict[str, Any]], list[_Run]]:
-    """Train ``runs`` (compatible, >= 2) together. Returns (rows by index, runs to re-run alone)."""
+    """Train ``runs`` (compatible, >= 2) together. Returns (rows by index, runs to re-run alone).
+
+    On return no trainer, group or error of these runs is referenced any more (their device
+    memory is free for the next group)."""
     t0 = time.perf_counter()
     alone: list[_Run] = []
     ready: list[_Run] = []
-    for run in runs:
-        try:
-            run.trainer = Trainer(run.task, get_method(run.spec.method), dict(run.spec.method_params),
-                                  run.spec.model, run.spec.train, run.spec.seed)  # type: ignore[arg-type]
-            ready.append(run)
-        except Exception:  # run_one gives this run its (failed) row
-            alone.append(run)
-    if len(ready) < 2:
-        return {}, alone + ready
+    group: _Group | None = None
     try:
-        group = _Group([run.trainer for run in ready], impl)  # type: ignore[misc]
-    except Exception:
-        return {}, alone + ready
-    threads = [threading.Thread(target=_fit_in_thread, args=(group, r, run), name=f"cnlbench-run-{r}",
-                                daemon=True) for r, run in enumerate(ready)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    wall = time.perf_counter() - t0
-    rows: dict[int, dict[str, Any]] = {}
-    for run in ready:
-        if isinstance(run.error, PackingError):
-            alone.append(run)
-        else:
-            rows[run.index] = _row(run, len(ready), wall)
-    return rows, alone
+        for run in runs:
+            try:
+                run.trainer = Trainer(run.task, get_method(run.spec.method), dict(run.spec.method_params),
+                                      run.spec.model, run.spec.train, run.spec.seed)  # type: ignore[arg-type]
+                ready.append(run)
+            except Exception:  # run_one gives this run its (failed) row
+                alone.append(run)
+        if len(ready) < 2:
+            return {}, alone + ready
+        try:
+            group = _Group([run.trainer for run in ready], impl)  # type: ignore[misc]
+        except Exception:
+            return {}, alone + ready
+        threads = [threading.Thread(target=_fit_in_thread, args=(group, r, run), name=f"cnlbench-run-{r}",
+                                    daemon=True) for r, run in enumerate(ready)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t0
+        rows: dict[int, dict[str, Any]] = {}
+        for run in ready:
+            if isinstance(run.error, PackingError):
+                alone.append(run)
+            else:
+                rows[run.index] = _row(run, len(ready), wall)
+        return rows, alone
+    finally:
+        if group is not None:
+            group.close()
+        for run in runs:  # the error's traceback holds the trainer's frames
+            run.trainer = run.result = run.error = None
 
 
 def plan_groups(specs: Sequence[RunSpec], *, max_runs: int = DEFAULT_MAX_RUNS,

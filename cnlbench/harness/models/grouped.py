@@ -364,6 +364,23 @@ class GroupedNetwork(nn.Module):
                     yield (f"{name}.{key}" if name else key), t, sl
 
 
+#: Instance attributes that override how a module is called: ``torch.compile`` wrappers
+#: (``net.forward = torch.compile(net.forward)``, ``Module.compile()``) bound to the SOURCE
+#: network. ``copy.deepcopy`` copies the reference, not the binding, so a copy keeping one
+#: would still call its source's weights (or the single network on grouped inputs).
+_CALL_OVERRIDES = ("forward", "_compiled_call_impl")
+
+
+def plain_copy(net: nn.Module) -> nn.Module:
+    """A deep copy of ``net`` whose modules compute with their class's ``forward`` and the
+    copy's own tensors (compile wrappers of the source dropped; compile the copy if wanted)."""
+    out = copy.deepcopy(net)
+    for mod in out.modules():
+        for attr in _CALL_OVERRIDES:
+            mod.__dict__.pop(attr, None)
+    return out
+
+
 def _find_in_channels(net: nn.Module) -> int:
     for mod in net.modules():
         if type(mod) is nn.Conv2d:
@@ -378,7 +395,7 @@ def group_models(models: Sequence[nn.Module], impl: str = "auto") -> GroupedNetw
     """One :class:`GroupedNetwork` computing ``models`` (R >= 1 networks of identical structure).
 
     Weights, buffers and ``requires_grad`` flags are copied (the sources are not modified and
-    not shared). Train/eval mode follows ``models[0]``. ``impl``: ``"grouped"`` (fused
+    not shared; a compiled source is copied uncompiled, see :func:`plain_copy`). Train/eval mode follows ``models[0]``. ``impl``: ``"grouped"`` (fused
     layers), ``"split"`` (the R networks called in turn: bit-identical to single runs) or
     ``"auto"`` (``grouped`` on CUDA, ``split`` elsewhere); see the module docstring."""
     models = list(models)
@@ -402,11 +419,11 @@ def group_models(models: Sequence[nn.Module], impl: str = "auto") -> GroupedNetw
     if impl == "split":
         for name, mod in models[0].named_modules():
             _grouped_kind(mod, fused=False)  # the modules the grouped form accepts, name errors alike
-        out = GroupedNetwork(len(models), in_channels, nets=[copy.deepcopy(m) for m in models])
+        out = GroupedNetwork(len(models), in_channels, nets=[plain_copy(m) for m in models])
         out.train(models[0].training)
         return out
     tables = [dict(m.named_modules()) for m in models]
-    grouped = copy.deepcopy(models[0])
+    grouped = plain_copy(models[0])
     replacements: list[tuple[str, nn.Module]] = []
     for name, mod in grouped.named_modules():
         if _grouped_kind(mod) == "group":
@@ -464,6 +481,7 @@ __all__ = [
     "group_models",
     "load_run_state",
     "memory_format_of",
+    "plain_copy",
     "register_channelwise_container",
     "ungroup",
     "ungroup_grads",
