@@ -62,10 +62,21 @@ class LocalBackend:
                     fut.cancel()
 
 
+def ray_task_options(gpus_per_run: float) -> dict[str, Any]:
+    """Options of the Ray task that wraps each run: one CPU, ``gpus_per_run`` GPUs (a fraction
+    shares a GPU), no retries (a failed run is a ``failed`` row), and ``max_calls=0``: a worker
+    process serves any number of runs. Ray's default for a task with ``num_gpus > 0`` is ONE
+    call per process, so every GPU run re-imported torch and the harness (~3 s) and decoded
+    its images again (CIFAR-10: 14-17 s); a reused worker keeps them, its image cache bounded
+    in bytes (:data:`cnlbench.harness.data.IMAGE_CACHE_BYTES`)."""
+    return {"num_cpus": 1, "num_gpus": gpus_per_run, "max_retries": 0, "max_calls": 0}
+
+
 class RayBackend:
-    """Ray tasks wrapping the same ``run_one``: ``num_cpus=1`` and ``num_gpus=gpus_per_run``
-    each (a fraction packs several runs on one GPU). Without ``address`` a local Ray instance
-    is started (``num_cpus`` CPUs, no dashboard) and shut down afterwards."""
+    """Ray tasks wrapping the same ``run_one`` (:func:`ray_task_options`: ``num_cpus=1`` and
+    ``num_gpus=gpus_per_run`` each, a fraction packs several runs on one GPU; worker processes
+    are reused). Without ``address`` a local Ray instance is started (``num_cpus`` CPUs, no
+    dashboard) and shut down afterwards."""
 
     def __init__(self, address: str | None = None, gpus_per_run: float = 0.0, num_cpus: int | None = None):
         try:
@@ -92,7 +103,7 @@ class RayBackend:
                          configure_logging=False)
             started = True
         try:
-            remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_run, max_retries=0)(fn)
+            remote = ray.remote(**ray_task_options(self.gpus_per_run))(fn)
             refs = [remote.remote(s) for s in specs]
             try:
                 while refs:

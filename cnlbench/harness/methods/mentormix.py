@@ -27,6 +27,7 @@ from cnlbench.harness.methods.base import (
     register_method,
 )
 from cnlbench.harness.methods.mentornet import ThresholdMentor
+from cnlbench.harness.methods.mixup import draws_to_device
 
 #: Per-level settings of the official code: level -> (alpha, gamma_p, second_reweight).
 MENTORMIX_CIFAR10 = {0.2: (2.0, 0.8, False), 0.4: (8.0, 0.6, False), 0.6: (8.0, 0.6, True), 0.8: (4.0, 0.2, True)}
@@ -60,7 +61,7 @@ def mentormix_lambdas(v: torch.Tensor, rng: np.random.Generator, alpha: float) -
     """(B,) mixing weights: lam ~ Beta(alpha, alpha) per example, lam = max(lam, 1 - lam),
     and 1 - lam where v_i < 0.5 (a suspected-noisy example takes mostly its partner)."""
     lam = rng.beta(alpha, alpha, size=v.shape[0])
-    lam = torch.as_tensor(np.maximum(lam, 1.0 - lam), dtype=torch.float32, device=v.device)
+    lam = draws_to_device(np.maximum(lam, 1.0 - lam).astype(np.float32), v.device)
     return torch.where(v < 0.5, 1.0 - lam, lam)
 
 

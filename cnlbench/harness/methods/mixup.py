@@ -12,6 +12,19 @@ from cnlbench.harness.losses import mixup_cross_entropy
 from cnlbench.harness.methods.base import Batch, Method, MethodSetup, StepOutput, register_method
 
 
+def draws_to_device(values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Host random draws (a fresh numpy array) as a tensor on ``device`` without stalling it:
+    on CUDA through pinned memory with a non-blocking copy (``torch.as_tensor(array,
+    device=...)`` is a pageable copy that waits for the device every step); on the CPU the
+    array itself. The numpy stream is untouched: the draws are the same either way."""
+    host = torch.from_numpy(np.ascontiguousarray(values))
+    if device.type == "cpu":
+        return host
+    if device.type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True)
+
+
 def mix_batch(
     x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, alpha: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
@@ -20,7 +33,7 @@ def mix_batch(
     Returns (mixed x (B, ...), y_a = y (B,), y_b = y[perm] (B,), lam); mixed = lam x + (1-lam) x[perm].
     """
     lam = float(rng.beta(alpha, alpha)) if alpha > 0 else 1.0
-    perm = torch.as_tensor(rng.permutation(x.shape[0]), device=x.device)
+    perm = draws_to_device(rng.permutation(x.shape[0]), x.device)
     return lam * x + (1.0 - lam) * x[perm], y, y[perm], lam
 
 
