@@ -21,7 +21,7 @@ from cnlbench.board.grid import Page
 from cnlbench.board.html import render_html
 from cnlbench.board.markdown import METRIC_NAMES, render_markdown
 from cnlbench.board.plots import method_styles, plot_memorisation, plot_metric_vs_level, plot_synthetic_vs_web
-from cnlbench.board.protocol import protocol_flags
+from cnlbench.board.protocol import memorisation_note, protocol_flags, tuned_settings_note
 from cnlbench.board.results import read_results
 from cnlbench.board.submission import load_accepted
 from cnlbench.board.table import BoardTable, build_tables
@@ -77,6 +77,24 @@ def kind_notes(tables: Sequence[BoardTable]) -> dict[str, list[tuple[str, str]]]
     return out
 
 
+def _with_memorisation(notes: dict[str, list[tuple[str, str]]], rows: Sequence[Mapping[str, Any]],
+                       tables: Sequence[BoardTable], baseline: str) -> dict[str, list[tuple[str, str]]]:
+    """Each kind's note followed by CE's memorisation at this budget (:func:`memorisation_note`)."""
+    out = {ds: list(v) for ds, v in notes.items()}
+    for t in tables:
+        memo = memorisation_note(rows, t.dataset, t.noise_kind, baseline=baseline)
+        if not memo:
+            continue
+        entries = out.setdefault(t.dataset, [])
+        for i, (kind, note) in enumerate(entries):
+            if kind == t.noise_kind:
+                entries[i] = (kind, f"{note} {memo}")
+                break
+        else:
+            entries.append((t.noise_kind, memo))
+    return out
+
+
 def table_flags(rows: Sequence[Mapping[str, Any]], tables: Sequence[BoardTable],
                 baseline: str) -> dict[tuple[str, str], dict[str, str]]:
     """Protocol flags (:func:`cnlbench.board.protocol.protocol_flags`) per (dataset, kind)."""
@@ -113,6 +131,10 @@ def _training(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _tuning(rows: Sequence[Mapping[str, Any]]) -> str:
+    note = tuned_settings_note(rows)
+    if note:
+        return ("`cnlbench tune`: every method (CE included) got the same 9 trials per noise kind at a mid level, "
+                "selected on the NOISY validation split and frozen for every level and seed; " + note)
     tuned: dict[str, set[str]] = {}
     for r in rows:
         params = r.get("method_params") or "{}"
@@ -238,7 +260,7 @@ def write_leaderboard(
     page = Page(tables, metric, reps, seed, baseline.upper() if baseline.lower() == "ce" else baseline,
                 plot_refs, dataset_refs, flags=table_flags(rows, tables, baseline),
                 provenance=provenance(rows, list(results), commit=commit, date=date, reps=reps, seed=seed),
-                kind_notes=kind_notes(tables))
+                kind_notes=_with_memorisation(kind_notes(tables), rows, tables, baseline))
     md = render_markdown(page)
     if skipped:
         md += "\n" + "\n".join(f"- Skipped invalid submission {s}" for s in skipped) + "\n"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-__all__ = ["CONVERGENCE_GAP", "protocol_flags"]
+__all__ = ["CONVERGENCE_GAP", "memorisation_note", "protocol_flags", "tuned_settings_note"]
 
 #: A method more than this far (fraction: 2 points) below CE at 0% noise is flagged.
 CONVERGENCE_GAP = 0.02
@@ -80,3 +80,70 @@ def protocol_flags(
                     f"at 0% noise {100 * mean:.1f}% vs {baseline.upper()} {100 * ref:.1f}% "
                     f"({100 * (mean - ref):+.1f} points; {where})")
     return {m: "not converged: " + "; ".join(rs) for m, rs in reasons.items()}
+
+
+def memorisation_note(rows: Any, dataset: str, kind: str, *, baseline: str = "ce") -> str:
+    """Whether the budget is one where noise matters, per config of ``(dataset, kind)``: the
+    ``baseline``'s (CE's) final train accuracy on the noisy-labelled subset against the label
+    it was GIVEN (how much of the noise it memorised) and its best-vs-final test gap (mean over
+    seeds, points), e.g. ``"CE at 60 epochs: sym-40 fits 31% of the wrong labels, best-vs-final
+    gap +14.1 points; ..."``. "" when the baseline has no curves there."""
+    import json
+
+    per: dict[tuple[float, str], list[tuple[float, float]]] = {}
+    epochs: set[int] = set()
+    for r in _records(rows):
+        if (str(r.get("status") or "ok").lower() != "ok" or str(r.get("method", "")).lower() != baseline.lower()
+                or r.get("dataset") != dataset or r.get("noise_kind") != kind or not r.get("curves")):
+            continue
+        level = _finite(r.get("level"))
+        best, final = _finite(r.get("test_acc_best_val")), _finite(r.get("test_acc_final"))
+        if level is None or level <= 0 or best is None or final is None:
+            continue
+        try:
+            fit = json.loads(r["curves"]).get("train_acc_noisy_given", [])
+        except ValueError:
+            continue
+        fit = [f for f in fit if _finite(f) is not None]
+        if not fit:
+            continue
+        per.setdefault((level, str(r.get("config"))), []).append((float(fit[-1]), best - final))
+        if _finite(r.get("epochs")) is not None:
+            epochs.add(int(r["epochs"]))
+    if not per:
+        return ""
+    parts = []
+    for (level, config), vals in sorted(per.items()):
+        fit = sum(v[0] for v in vals) / len(vals)
+        gap = sum(v[1] for v in vals) / len(vals)
+        parts.append(f"{config} fits {100 * fit:.0f}% of the wrong labels, best-vs-final gap {100 * gap:+.1f}")
+    budget = f" at {', '.join(map(str, sorted(epochs)))} epochs" if epochs else ""
+    return (f"Memorisation ({baseline.upper()}{budget}; a budget where noise matters has CE fit the wrong labels "
+            f"late in training, so its final accuracy falls below its best-validation one): " + "; ".join(parts) + ".")
+
+
+def tuned_settings_note(rows: Any) -> str:
+    """The tuned settings the rows ran with (their ``tuning`` column, written by ``cnlbench
+    eval --tuned``), per method and noise kind, e.g. ``"ce: sym lr x3.2, web lr x5.6; gce: sym
+    lr x3 q=0.4"``; "" when no row was tuned."""
+    import json
+
+    chosen: dict[str, dict[str, str]] = {}
+    files: set[str] = set()
+    for r in _records(rows):
+        raw = r.get("tuning") or ""
+        if not raw or str(r.get("status") or "ok").lower() != "ok":
+            continue
+        try:
+            t = json.loads(raw)
+        except ValueError:
+            continue
+        if "kind" not in t:
+            continue
+        files.add(str(t.get("file_sha256", ""))[:12])
+        ps = "".join(f" {k}={v}" for k, v in sorted((t.get("params") or {}).items()))
+        chosen.setdefault(str(r["method"]), {})[str(t["kind"])] = f"lr x{float(t.get('lr_mult', 1.0)):g}{ps}"
+    if not chosen:
+        return ""
+    body = "; ".join(f"{m}: " + ", ".join(f"{k} {v}" for k, v in sorted(ks.items())) for m, ks in sorted(chosen.items()))
+    return f"tuned settings file sha256 {', '.join(sorted(files))}: {body}"

@@ -21,17 +21,18 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from cnlbench.errors import CnlbenchError, UnreadableResultsError
-from cnlbench.harness.store import DAMAGED
+from cnlbench.harness.store import DAMAGED, unreadable_reason
 
 __all__ = ["FLOAT_COLUMNS", "INT_COLUMNS", "STRING_COLUMNS", "parse_config", "normalise_row", "read_results"]
 
 STRING_COLUMNS = (
     "run_id", "dataset", "config", "noise_kind", "method", "model", "method_params", "curves",
-    "device", "cnlbench_version", "manifest_fingerprint", "status", "error",
+    "device", "cnlbench_version", "manifest_fingerprint", "status", "error", "tuning", "train_config",
 )
 FLOAT_COLUMNS = (
     "level", "test_acc_final", "test_acc_best_val", "val_acc_best", "ece", "overconfidence",
-    "auroc_noise", "abstain_coverage", "abstain_acc", "wall_time_s",
+    "auroc_noise", "abstain_coverage", "abstain_acc", "wall_time_s", "ece_final", "overconfidence_final",
+    "auroc_noise_final", "abstain_coverage_final", "abstain_acc_final",
 )
 INT_COLUMNS = ("seed", "epochs", "best_epoch", "ece_bins", "n_test")
 
@@ -95,7 +96,7 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
             table = pq.read_table(path, page_checksum_verification=True)
         return table.to_pylist()
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise _unreadable(path, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__) from None
+        raise _unreadable(path, unreadable_reason(exc)) from None
 
 
 def _unreadable(path: Path, reason: str) -> UnreadableResultsError:

@@ -56,3 +56,40 @@ def test_no_baseline_no_flags_and_threshold_is_a_parameter():
     assert protocol_flags([r for r in _rows() if r["method"] != "ce"]) == {}
     assert set(protocol_flags(_rows(), gap=0.005)) == {"gce", "mae", "edge"}
     assert protocol_flags(_rows(), baseline="gce", gap=0.5) == {}
+
+
+# -- the board's memorisation and tuning notes (fair protocol, issue 9) ----------------------
+def _memo_row(config, level, best, final, fit, method="ce", seed=0):
+    import json
+
+    return {"dataset": "digits", "noise_kind": "sym", "config": config, "level": level, "method": method,
+            "seed": seed, "status": "ok", "epochs": 60, "test_acc_best_val": best, "test_acc_final": final,
+            "curves": json.dumps({"train_acc_noisy_given": [0.1, fit]})}
+
+
+def test_memorisation_note_reports_ce_fit_and_gap_per_config():
+    from cnlbench.board.protocol import memorisation_note
+
+    rows = [_memo_row("sym-40", 0.4, 0.92, 0.78, 0.30), _memo_row("sym-40", 0.4, 0.90, 0.80, 0.34, seed=1),
+            _memo_row("sym-00", 0.0, 0.99, 0.99, float("nan")), _memo_row("sym-40", 0.4, 0.5, 0.1, 0.9, method="gce")]
+    note = memorisation_note(rows, "digits", "sym")
+    assert "CE at 60 epochs" in note
+    assert "sym-40 fits 32% of the wrong labels, best-vs-final gap +12.0" in note
+    assert "sym-00" not in note  # level 0 has no wrong labels
+    assert memorisation_note(rows, "digits", "web") == ""
+
+
+def test_tuned_settings_note_reads_the_rows_tuning_column():
+    import json
+
+    from cnlbench.board.protocol import tuned_settings_note
+
+    t = lambda kind, lr, params: json.dumps({"file_sha256": "abcdef0123456789", "kind": kind, "config": f"{kind}-40",
+                                             "lr_mult": lr, "params": params})
+    rows = [{"method": "gce", "status": "ok", "tuning": t("sym", 3.0, {"q": 0.4})},
+            {"method": "ce", "status": "ok", "tuning": t("sym", 0.32, {})},
+            {"method": "ce", "status": "ok", "tuning": t("web", 1.0, {})},
+            {"method": "mae", "status": "ok", "tuning": ""}]
+    assert tuned_settings_note(rows) == ("tuned settings file sha256 abcdef012345: ce: sym lr x0.32, web lr x1; "
+                                         "gce: sym lr x3 q=0.4")
+    assert tuned_settings_note([{"method": "ce", "status": "ok", "tuning": ""}]) == ""
