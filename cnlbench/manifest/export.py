@@ -185,7 +185,9 @@ def _export_card(text: str, record: dict[str, Any], default_before: str) -> str:
         c.pop("default", None)
         if c["config_name"] == default:
             c["default"] = True
-    header["dataset_info"] = [i for i in header.get("dataset_info") or [] if i.get("config_name") in keep]
+    infos = header.get("dataset_info") or []
+    infos = [infos] if isinstance(infos, dict) else infos  # one config's dataset_info is a mapping
+    header["dataset_info"] = [i for i in infos if i.get("config_name") in keep]
     body = body.replace("`image_path` (POSIX path under the image root)", "`image` (embedded PNG bytes)")
     kinds = {cfg["kind"] for cfg in record["configs"].values()}
     lines = []

@@ -44,7 +44,7 @@ __all__ = ["build_external", "build_human", "source_order"]
 _NOISE_SOURCES = ("human", "synthetic", "web", "structured")
 
 
-def source_order(ctx: FamilyContext, n_file: int) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+def source_order(ctx: FamilyContext, n_file: int, what: str = "the label file") -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
     """Map the clean splits back to the source order a label file of ``n_file`` rows uses.
 
     Returns ``(positions, clean_full, covers_validation)``: ``positions[split]`` (N_split,)
@@ -60,7 +60,7 @@ def source_order(ctx: FamilyContext, n_file: int) -> tuple[dict[str, np.ndarray]
         ids, labels, covers_val = tr.ids, tr.labels, False
     else:
         raise SourceError(
-            f"the label file has {n_file} rows but the clean train split has {len(tr)} rows and "
+            f"{what} has {n_file} rows but the clean train split has {len(tr)} rows and "
             f"validation {len(va)} (together {len(tr) + len(va)}); the file needs one row per "
             "training example of this source"
         )
@@ -169,7 +169,7 @@ def build_external(ctx: FamilyContext) -> list[ConfigPlan]:
 
     columns = {c: ctx.param(c, None, types=(str, type(None))) for c in ("noisy_column", "clean_column", "key")}
     _, probe = read_external_labels(path, **columns)
-    positions, clean_full, _ = source_order(ctx, len(probe))
+    positions, clean_full, _ = source_order(ctx, len(probe), f"label file {str(path)!r}")
     noisy_full = validate_external_labels(path, clean_full, ctx.num_classes, **columns)
     spec = {
         "family": "external", "file": path.name, **{k: v for k, v in columns.items() if v is not None},

@@ -43,7 +43,10 @@ def _check_card(ds: BuiltDataset) -> None:
     defaults = [n for n, c in listed.items() if c.get("default")]
     if len(defaults) != 1:
         raise ManifestError(f"card marks {len(defaults)} default configs ({defaults}); exactly one must be default; {REBUILD}")
-    infos = {i.get("config_name"): i for i in card.get("dataset_info") or []}
+    raw_infos = card.get("dataset_info") or []
+    if isinstance(raw_infos, dict):  # huggingface_hub writes one config's dataset_info as a mapping
+        raw_infos = [raw_infos]
+    infos = {i.get("config_name"): i for i in raw_infos if isinstance(i, dict)}
     for name, cfg in listed.items():
         files = {f["split"]: f["path"] for f in cfg.get("data_files", [])}
         if set(files) != set(SPLITS):
