@@ -366,6 +366,24 @@ class ResultsStore:
         _atomic_write(target, buf.getvalue().to_pybytes())
         return target
 
+    def import_rows(self, table: pa.Table) -> int:
+        """Write every row of ``table`` (a consolidated results file, e.g. the committed
+        ``leaderboard/results/*.parquet``) whose run is not in the store yet, so a sweep resumes
+        from it; returns how many were written. Rows of another schema are refused by name."""
+        missing = sorted(set(COLUMNS) - set(table.column_names))
+        if missing:
+            raise HarnessError(f"results table lacks column(s) {missing} of schema version {SCHEMA_VERSION}; "
+                               "it was written by another cnlbench version and cannot seed this store")
+        with self.locked():
+            done = {p.stem for p in self.part_files()}
+            written = 0
+            for row in table.select(list(COLUMNS)).to_pylist():
+                if row["run_id"] not in done:
+                    self.write(row)
+                    done.add(row["run_id"])
+                    written += 1
+        return written
+
     def clean_temporaries(self) -> int:
         """Delete temporary part files left by dead processes; returns how many."""
         removed = 0

@@ -282,3 +282,88 @@ def test_a_file_as_the_results_folder_is_refused(tmp_path) -> None:
     with pytest.raises(HarnessError, match="'.*f' is a file, not a folder"):
         ResultsStore(tmp_path / "f")
     assert (tmp_path / "f").read_text() == "mine"
+
+
+# -- through `cnlbench eval` (digits, one epoch) --------------------------------------------
+
+def _eval_argv(digits_dir, out, seeds: str = "1", *extra: str) -> list[str]:
+    return ["eval", str(digits_dir), "--methods", "ce", "--configs", "sym-40", "--seeds", seeds, "--epochs", "1",
+            "--device", "cpu", "--no-progress", "--out", str(out), *extra]
+
+
+@pytest.mark.slow
+def test_eval_sets_aside_a_damaged_part_retrains_it_and_hints_at_failed_rows(digits_dir, tmp_path, capsys) -> None:
+    from cnlbench.cli import main
+
+    out = tmp_path / "r"
+    assert main(_eval_argv(digits_dir, out)) == 0
+    part = ResultsStore(out).part_files()[0]
+    good = ResultsStore(out).read().to_pylist()[0]
+    damaged = part.read_bytes()[:-64]
+    part.write_bytes(damaged)
+    capsys.readouterr()
+    # the leaderboard renders the rest and names the unreadable part
+    assert main(["leaderboard", "--results", str(out), "--out", str(tmp_path / "lb"), "--no-plots", "--reps", "20"]) == 0
+    assert f"skipped unreadable results part {part}" in capsys.readouterr().err
+    # eval: set aside (kept byte for byte), trained again to the same numbers
+    assert main(_eval_argv(digits_dir, out)) == 0
+    cap = capsys.readouterr()
+    assert "1 runs: 0 already" in cap.out and f"{DAMAGED}/{part.name}" in cap.err and "trained again" in cap.err
+    assert (out / DAMAGED / part.name).read_bytes() == damaged
+    again = ResultsStore(out).read().to_pylist()[0]
+    assert again["test_acc_best_val"] == good["test_acc_best_val"] and again["run_id"] == good["run_id"]
+    # a failed row is kept, counted, and --retry-failed named; with it, the run is trained again
+    ResultsStore(out).write({**again, "status": "failed", "error": "CUDA out of memory"})
+    assert main(_eval_argv(digits_dir, out)) == 1
+    cap = capsys.readouterr()
+    assert "1 runs: 1 already" in cap.out
+    assert "1 run(s) of this sweep have a FAILED row" in cap.err and "--retry-failed" in cap.err
+    assert main(_eval_argv(digits_dir, out, "1", "--retry-failed")) == 0
+    assert "1 runs: 0 already" in capsys.readouterr().out
+    assert ResultsStore(out).read()["status"].to_pylist() == ["ok"]
+
+
+_EVAL = "import sys; from cnlbench.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.mark.slow
+def test_sigkill_during_eval_loses_only_the_run_in_flight(digits_dir, tmp_path) -> None:
+    out = tmp_path / "r"
+    argv = _eval_argv(digits_dir, out, "3")
+    proc = subprocess.Popen([sys.executable, "-c", _EVAL, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        while not list((out / "parts").glob("*.parquet")) and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    kept = ResultsStore(out).read()
+    assert 1 <= kept.num_rows <= 3
+    # the lock of the killed process does not block; finished runs are skipped, none duplicated
+    resumed = subprocess.run([sys.executable, "-c", _EVAL, *argv], capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"3 runs: {kept.num_rows} already" in resumed.stdout
+    rows = ResultsStore(out).read()
+    assert rows.num_rows == 3 and sorted(rows["seed"].to_pylist()) == [0, 1, 2]
+    assert not [p for p in (out / "parts").iterdir() if p.name.startswith(".")]  # temporaries cleaned
+    assert not (out / DAMAGED).exists()
+
+
+def test_import_rows_seeds_a_store_from_a_consolidated_file(tmp_path):
+    """A sweep resumes from a committed consolidated results file (``make leaderboard``)."""
+    from cnlbench.harness.store import ResultsStore, empty_row, row_table
+
+    rows = []
+    for i in range(3):
+        r = empty_row()
+        r.update(run_id=f"r{i}", method="ce", config="sym-40", status="ok")
+        rows.append(r)
+    store = ResultsStore(tmp_path / "s")
+    store.write(rows[0])
+    assert store.import_rows(row_table(rows)) == 2
+    assert sorted(p.stem for p in store.part_files()) == ["r0", "r1", "r2"]
+    assert store.import_rows(row_table(rows)) == 0  # idempotent
+    with pytest.raises(HarnessError, match="lacks column"):
+        store.import_rows(row_table(rows).drop(["tuning"]))
