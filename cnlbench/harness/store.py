@@ -375,7 +375,8 @@ class ResultsStore:
             raise HarnessError(f"results table lacks column(s) {missing} of schema version {SCHEMA_VERSION}; "
                                "it was written by another cnlbench version and cannot seed this store")
         with self.locked():
-            done = {p.stem for p in self.part_files()}
+            self.set_aside_damaged()  # a damaged part is not a finished run: the table's row replaces it
+            done = self.finished()
             written = 0
             for row in table.select(list(COLUMNS)).to_pylist():
                 if row["run_id"] not in done:
