@@ -551,7 +551,7 @@ def direction_verdict(iv: Any, relation: str, margin: float = 0.0, min_n: int = 
         if -margin <= iv.low and iv.high <= margin:
             return "PASS", f"whole interval within ±{margin:g}"
         return "FAIL", f"interval reaches outside ±{margin:g}"
-    bound = margin if relation == "above" else -margin
+    bound = (margin if relation == "above" else -margin) + 0.0  # + 0.0: never print "-0"
     sign = 1.0 if relation == "above" else -1.0
     near, far = (iv.low, iv.high) if relation == "above" else (iv.high, iv.low)
     if sign * (near - bound) > 0:
@@ -775,8 +775,8 @@ def _ours_text(iv: Any, n_ok: int) -> str:
     return f"{iv.estimate:.2f} ± {iv.half_width:.2f} (n={iv.n})"
 
 
-def scale_statement(plan: ScalePlan, seeds: int, epochs: int | None, device: str) -> str:
-    ep = "the reference budget" if epochs is None else str(epochs)
+def scale_statement(plan: ScalePlan, seeds: int, epochs: int | str | None, device: str) -> str:
+    ep = "the reference budget of" if epochs is None else str(epochs)
     return f"{plan.statement} [this run: {seeds} seed(s), {ep} epoch(s), device {device}]"
 
 
@@ -817,15 +817,21 @@ def render_report(repro: Reproduction, plan: ScalePlan, outcome: RunOutcome, *, 
     checks = evaluate_checks(repro, outcome.rows) if checks is None else checks
     ran_epochs = sorted({int(r["epochs"]) for r in outcome.rows if r.get("epochs") not in (None, -1)})
     budget = f"{', '.join(map(str, ran_epochs))} epoch(s) per run" if ran_epochs else "no run"
+    shown_epochs: int | str | None = epochs
+    if epochs is None and ran_epochs:
+        shown_epochs = f"{', '.join(map(str, ran_epochs))} (the reference budget)"
+    paper = "; ".join(f"{m} {json.dumps(dict(v), sort_keys=True)}" for m, v in plan.method_params.items()
+                      if m in plan.methods)
     settings = (f"tuned settings from `{outcome.tuned}` (the protocol's equal-budget tuning)" if outcome.tuned else
-                "every method at its reference defaults (untuned; `--tune` tunes on equal terms first)")
+                "every method at its reference defaults" + (f" except the paper's {paper}" if paper else "")
+                + " (untuned; `--tune` tunes on equal terms first)")
     full = plan.scale == "full"
     lines = [
         f"# Reproduction `{repro.name}` ({plan.scale} scale)",
         "",
         f"**{repro.title}**, {repro.authors}, {repro.venue} (arXiv:{repro.arxiv}).",
         "",
-        f"**Scale**: {scale_statement(plan, seeds, epochs, device)}",
+        f"**Scale**: {scale_statement(plan, seeds, shown_epochs, device)}",
         "",
         f"Budget: {budget}; settings: {settings}.",
         "",
