@@ -26,3 +26,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the checkout in CI)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def digits_dir(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits default build: the committed ``manifests/digits`` when present, else built
+    once per session from ``recipes/digits.yaml`` into a temporary folder."""
+    committed = repo_root / "manifests" / "digits"
+    if (committed / "cnlbench-build.json").is_file():
+        return committed
+    from cnlbench.manifest import build_from_recipe
+
+    out = tmp_path_factory.mktemp("build") / "digits"
+    build_from_recipe(repo_root / "recipes" / "digits.yaml", out)
+    return out

@@ -1,4 +1,5 @@
-"""Fixtures for the harness tests: real digits images in memory, and the digits default build."""
+"""Fixtures for the harness tests: real digits images in memory (the digits default build,
+``digits_dir``, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -36,20 +37,6 @@ def digits_task(noise: float = 0.2, seed: int = 0, n_train: int | None = None) -
         train=noisy(tr), validation=noisy(va), test=HostSplit(images[te], labels[te]),
         noise_kind="sym", noise_level=noise, fingerprint="mem-digits",
     )
-
-
-@pytest.fixture(scope="session")
-def digits_dir(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The digits default build: the committed ``manifests/digits`` when present, else built
-    once per session from ``recipes/digits.yaml`` into a temporary folder."""
-    committed = repo_root / "manifests" / "digits"
-    if (committed / "cnlbench-build.json").is_file():
-        return committed
-    from cnlbench.manifest import build_from_recipe
-
-    out = tmp_path_factory.mktemp("build") / "digits"
-    build_from_recipe(repo_root / "recipes" / "digits.yaml", out)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -30,20 +30,10 @@ from cnlbench.errors import (
 )
 from cnlbench.harness.store import STORE_FILE, ResultsStore, empty_row
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The committed digits build, else one built from the recipe for this module."""
-    committed = REPO / "manifests" / "digits"
-    if (committed / "cnlbench-build.json").is_file():
-        return committed
-    from cnlbench.manifest import build_from_recipe
-
-    out = tmp_path_factory.mktemp("build") / "digits"
-    build_from_recipe(REPO / "recipes" / "digits.yaml", out)
-    return out
+@pytest.fixture()
+def digits(digits_dir: Path) -> Path:
+    """The digits default build (tests/conftest.py); every case checks it is left unchanged."""
+    return digits_dir
 
 
 def _snapshot(*roots: Path) -> dict[str, str]:
