@@ -158,6 +158,7 @@ def time_packed(task, model, batch, runs, args) -> tuple[float, float, float]:
             group._lockstep_epoch(arrived)
             _sync(args.device)
             times.append(time.perf_counter() - t0)
+    group.close()  # frees the grouped network and the trainers now, not at the next collection
     return statistics.median(times), memory_mib(args.device), gpu.util()
 
 
@@ -209,6 +210,16 @@ def time_processes(images, labels, model, batch, runs, args) -> tuple[float, flo
             p.join()
     walls = [max(r[0][i][1] for r in results) - min(r[0][i][0] for r in results) for i in range(args.repeats)]
     return statistics.median(walls), sum(r[1] for r in results), gpu.util()
+
+
+def compile_counts() -> str:
+    """dynamo's compiled graphs, graph breaks and recompiles so far in this process (a variant
+    past the recompile limit would run eager: its graphs would be missing here)."""
+    from torch._dynamo.utils import counters
+
+    breaks = sum(counters["graph_break"].values())
+    return (f"{counters['stats'].get('unique_graphs', 0)} graphs, {breaks} graph breaks, "
+            f"{sum(counters['recompiles'].values())} recompiles")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             if cuda:
                 row += f" {up:.0f} / {us:.0f} / {'-' if uq != uq else f'{uq:.0f}'} |"
             print(row, flush=True)
+            if args.compile:
+                print(f"<!-- compiled so far: {compile_counts()} -->", flush=True)
     return 0
 
 
