@@ -17,7 +17,11 @@ run, in a results store (--out): Parquet part files, one per finished run, writt
 
 Re-running the same command resumes: runs already in the store are skipped, nothing is
 duplicated, and an interrupted sweep loses only the runs in flight. A store refuses a dataset
-whose manifest changed since the store was built on it (use a new --out folder).
+whose manifest changed since the store was built on it (use a new --out folder). One eval writes
+into a store at a time (a second is refused, naming the first). A damaged part file is reported,
+moved to RESULTS/damaged/ and its run trained again. Runs whose stored row FAILED are not
+re-run unless --retry-failed is given (eval says how many there are). Every argument, the
+device included, is checked before the first run trains.
 
 Fair-comparison rules: model selection uses the NOISY validation split only (each row reports
 the final test accuracy and the test accuracy at the epoch of best noisy-validation accuracy);
