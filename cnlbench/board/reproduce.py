@@ -457,20 +457,39 @@ def run_reproduction(repro: Reproduction, scale: str, out: str | Path, *, seeds:
 # Our numbers
 
 
+#: A method that reports its accuracy on the noisy-validation examples it does NOT abstain on
+#: (DAC: ``val_abstain_acc``) is read at the epoch where that is best, the DAC protocol's own
+#: criterion (``dac-protocol``); every other method at the engine's selected epoch.
+ABSTAIN_SELECTION = "val_abstain_acc"
+
+
+def selected_index(curves: Mapping[str, Any], best_epoch: Any) -> int | None:
+    """Index into the per-epoch ``curves`` lists of the selected epoch, over the LAST stage:
+    the best finite ``val_abstain_acc`` (earliest on ties) when the method reports one, else
+    ``best_epoch`` (the engine's: best noisy-validation accuracy). None when absent."""
+    epochs = curves.get("epoch") or []
+    stages = curves.get("stage") or [0] * len(epochs)
+    if not epochs:
+        return None
+    last = max(stages)
+    idx = [i for i, st in enumerate(stages) if st == last]
+    kept = curves.get(ABSTAIN_SELECTION) or []
+    scored = [(float(kept[i]), -i) for i in idx if i < len(kept) and kept[i] is not None and math.isfinite(kept[i])]
+    if scored:
+        return -max(scored)[1]
+    return next((i for i in idx if epochs[i] == best_epoch), None)
+
+
 def _selected_point(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The curves' point of the selected epoch (``best_epoch`` of the last stage), {} if absent."""
+    """The curves' point of the selected epoch (:func:`selected_index`), {} if absent."""
     try:
         curves = json.loads(row.get("curves") or "{}")
     except (TypeError, json.JSONDecodeError):
         return {}
-    epochs, stages = curves.get("epoch") or [], curves.get("stage") or []
-    if not epochs:
+    i = selected_index(curves, row.get("best_epoch"))
+    if i is None:
         return {}
-    last = max(stages) if stages else 0
-    for i, (e, st) in enumerate(zip(epochs, stages or [0] * len(epochs))):
-        if st == last and e == row.get("best_epoch"):
-            return {k: v[i] for k, v in curves.items() if isinstance(v, list) and len(v) > i}
-    return {}
+    return {k: v[i] for k, v in curves.items() if isinstance(v, list) and len(v) > i}
 
 
 def subset_metric(point: Mapping[str, Any], metric: str) -> float:

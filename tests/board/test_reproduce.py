@@ -408,3 +408,12 @@ def test_dry_run_prints_plan_and_cost_without_building(tmp_path, capsys, monkeyp
     assert "configs (2): sym-00, sym-40" in text and "runs: 12" in text
     assert "budget: 60 epochs" in text and "checks: 5" in text
     assert not any(tmp_path.iterdir())
+
+
+def test_an_abstaining_method_is_read_where_its_kept_validation_accuracy_is_best():
+    """DAC's own criterion (accuracy on the non-abstained noisy-validation examples, earliest on
+    ties, last stage); CE (no such key) at the engine's best epoch."""
+    curves = {"stage": [0, 0, 0, 0], "epoch": [0, 1, 2, 3], "val_abstain_acc": [0.5, 0.9, float("nan"), 0.9]}
+    assert R.selected_index(curves, best_epoch=0) == 1
+    assert R.selected_index({"stage": [0, 1, 1], "epoch": [0, 0, 1]}, best_epoch=1) == 2
+    assert R.selected_index({}, best_epoch=1) is None
