@@ -261,7 +261,7 @@ def make_task(images: np.ndarray, labels: np.ndarray, n_eval: int, device: str, 
 def digits_task(device: str, n_eval: int | None = None):
     imgs, labels = _digits()
     order = np.random.default_rng(0).permutation(len(labels))
-    k = n_eval or len(labels) // 4
+    k = min(n_eval or len(labels), len(labels) // 4)  # 1,797 images: at most a quarter each
     return make_task(imgs[order], labels[order], k, device)
 
 
