@@ -235,6 +235,8 @@ class ResultsStore:
         self.path = Path(path)
         self._lock: _StoreLock | None = None
         self._depth = 0
+        #: part name -> ((size, mtime, inode), checked table): parts are read and checked once
+        self._checked: dict[str, tuple[tuple[int, int, int], pa.Table]] = {}
         meta_path = self.path / STORE_FILE
         if self.path.exists() and not self.path.is_dir():
             raise HarnessError(f"results path {str(self.path)!r} is a file, not a folder; pass --out a new "
@@ -400,7 +402,16 @@ class ResultsStore:
 
     def _read_part(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         """One part, checked: readable (page checksums verified), the store's columns and
-        types, one row whose ``run_id`` is the file's name. Raises :class:`DamagedPartError`."""
+        types, one row whose ``run_id`` is the file's name. Raises :class:`DamagedPartError`.
+        A part already checked and unchanged since (same size and mtime) is not read again."""
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise DamagedPartError(f"{path.name}: {exc.strerror}") from None
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = self._checked.get(path.name)
+        if cached is not None and cached[0] == key:
+            return cached[1].select(list(COLUMNS) if columns is None else columns)
         try:
             table = pq.read_table(path, page_checksum_verification=True)
         except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
@@ -412,7 +423,9 @@ class ResultsStore:
         if table.num_rows != 1 or table["run_id"][0].as_py() != path.stem:
             raise DamagedPartError(f"{path.name}: holds {table.num_rows} row(s) with run_id(s) "
                                    f"{table['run_id'].to_pylist()[:3]}, not the one run it is named after")
-        return table.select(list(COLUMNS) if columns is None else columns)
+        table = table.select(list(COLUMNS))
+        self._checked[path.name] = (key, table)
+        return table if columns is None else table.select(columns)
 
     def scan(self, columns: list[str] | None = None) -> tuple[list[pa.Table], list[tuple[Path, str]]]:
         """Every part read and checked: (tables of the readable ones, (path, why) of the
