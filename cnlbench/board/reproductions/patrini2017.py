@@ -118,7 +118,7 @@ REPRODUCTION = Reproduction(
     },
     notes=(
         "Asymmetric noise is the CIFAR-10 pairs preset at the paper's flip probability (full scale); the "
-        "digits analogue flips look-alike digits (1<->7, 3<->8, 5<->6, 4<->9, 2->7).",
+        "digits analogue has the same design on look-alike digits (7->1, 5->6, 9->4, 3<->8).",
         "forward/backward use the recipe's requested T; forward-that/backward-that estimate T-hat from a "
         "CE model selected on the noisy validation loss (97th-percentile filter).",
         "Model selection uses the noisy validation split only (test_acc_best_val).",
