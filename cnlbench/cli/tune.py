@@ -83,7 +83,7 @@ def settings_table(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnlbench.cli.eval import _csv
+    from cnlbench.cli.eval import _csv, sweep_arguments
     from cnlbench.errors import HarnessError
     from cnlbench.harness.sweep import run_tuning
     from cnlbench.harness.tuning import load_grid_file
@@ -92,12 +92,15 @@ def run(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in _csv(args.seeds)]
     except ValueError:
         raise HarnessError(f"--seeds {args.seeds!r} is not a comma-separated list of integers; e.g. --seeds 1000") from None
+    if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s < 2**63 for s in seeds):
+        raise HarnessError(f"--seeds {args.seeds!r}: give distinct seeds in [0, 2**63 - 1], e.g. --seeds 1000")
+    kw = sweep_arguments(args)  # eval's up-front checks of the shared flags
     grids = load_grid_file(args.grid) if args.grid else None
     write = Path(args.write) if args.write else Path(args.out) / "tuned.json"
     result, doc = run_tuning(
-        args.dataset, args.methods, args.out, write, configs=args.configs, seeds=seeds,
-        grids=grids, backend=args.backend, jobs=args.jobs, address=args.address, model=args.model,
-        epochs=args.epochs, device=args.device, image_root=args.image_root, retry_failed=args.retry_failed,
+        args.dataset, args.methods, args.out, write, configs=args.configs, seeds=seeds, grids=grids,
+        backend=kw["backend"], jobs=kw["jobs"], address=kw["address"], model=kw["model"], epochs=kw["epochs"],
+        device=kw["device"], image_root=kw["image_root"], retry_failed=kw["retry_failed"],
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(f"{len(result.run_ids)} tuning runs: {result.skipped} already in {args.out}, {result.written} trained now, "

@@ -238,3 +238,35 @@ def test_tune_killed_with_sigkill_resumes_without_loss_or_duplicates(digits_dir,
     assert len(files) == 4  # every trial exactly once
     doc = json.loads((out / "tuned.json").read_text())
     assert len(doc["kinds"]["sym"]["methods"]["ce"]["trials"]) == 4
+
+
+# -- the CLI: bad input is a named error and writes nothing ----------------------------------
+@pytest.mark.parametrize("grid_text, message", [
+    ('{"gce": {"qq": [0.5]}}', "unknown parameter"),
+    ("{}", "empty or not a mapping"),
+    ('{"gce": {"q": []}}', "empty or not a list"),
+    ('{"mixup": {"alpha": [1.0]}}', "not in --methods"),
+    ("gce: [unclosed", "not valid YAML/JSON"),
+])
+def test_tune_cli_refuses_bad_grids_and_writes_nothing(digits_dir, tmp_path, capsys, grid_text, message):
+    from cnlbench.cli import main
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(grid_text)
+    out = tmp_path / "tune"
+    assert main(["tune", str(digits_dir), "--methods", "gce", "--grid", str(grid), "--epochs", "1",
+                 "--device", "cpu", "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_eval_cli_refuses_a_tuned_file_of_another_dataset(digits_dir, tmp_path, capsys):
+    from cnlbench.cli import main
+
+    path = write_tuned({"format": TUNED_FORMAT, "dataset": "cifar10", "model": "digits-cnn",
+                        "kinds": {"sym": _kind("sym-40", ce={"lr_mult": 1.0, "params": {}})}}, tmp_path / "t.json")
+    out = tmp_path / "runs"
+    assert main(["eval", str(digits_dir), "--methods", "ce", "--configs", "sym-40", "--seeds", "1", "--epochs", "1",
+                 "--device", "cpu", "--tuned", str(path), "--out", str(out), "--no-progress"]) == 2
+    assert "made for dataset 'cifar10', not 'digits'" in capsys.readouterr().err
+    assert not out.exists()
