@@ -52,6 +52,8 @@ class ConfigSummary:
     rows: dict[str, int]
     realised_rate: dict[str, float]
     fingerprint: str
+    #: What the level means when it is not the plain overall rate (``card.level_note``).
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class BuildReport:
 
     def table(self) -> str:
         """A plain-text summary table (one row per config)."""
-        head = ("config", "train", "validation", "test", "requested", "realised train", "realised val", "nested")
+        head = ("config", "train", "validation", "test", "requested", "realised train", "realised val", "nested",
+                "what the level means")
         rows = [head]
         for c in self.configs:
             level = "-" if c.level is None else f"{c.level:.2f}"
@@ -76,7 +79,7 @@ class BuildReport:
                     c.name + (" (default)" if c.name == self.default_config else ""),
                     str(c.rows["train"]), str(c.rows["validation"]), str(c.rows["test"]), level,
                     f"{c.realised_rate['train']:.4f}", f"{c.realised_rate['validation']:.4f}",
-                    "yes" if c.nested else "no",
+                    "yes" if c.nested else "no", c.note or "overall rate",
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -387,7 +390,7 @@ def build_from_recipe(
     Returns:
         A :class:`BuildReport` with per-config sizes, requested levels and realised rates.
     """
-    from cnlbench.manifest.card import render_card
+    from cnlbench.manifest.card import level_note, render_card
 
     rec = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -462,6 +465,7 @@ def build_from_recipe(
                         {s: splits_rec[s]["rows"] for s in ("train", "validation", "test")},
                         {s: splits_rec[s]["realised_rate"] for s in NOISY_SPLITS},
                         fp,
+                        level_note(record_configs[plan.name], class_names),
                     )
                 )
             missing = _missing_images(plans)

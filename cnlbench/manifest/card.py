@@ -123,6 +123,23 @@ def _within_flipped(cfg: Mapping[str, Any]) -> tuple[int, int] | None:
     return (flipped, len(T)) if 0 < flipped < len(T) else None
 
 
+def level_note(cfg: Mapping[str, Any], class_names: list[str]) -> str:
+    """A short plain-text note on what a config's level means, for tables beside the card:
+    ``"flip prob. within 4 of 10 classes"`` (partial matrices: the overall rate is lower),
+    ``"simulated web pool"``, and ``"majority wrong: 7->1"`` where labels alone cannot recover a
+    class; "" when the level is the plain overall rate."""
+    notes = []
+    within = _within_flipped(cfg)
+    if within and cfg.get("level"):
+        notes.append(f"flip prob. within {within[0]} of {within[1]} classes")
+    if str((cfg.get("noise_spec") or {}).get("pool", "")) in SIMULATED_POOLS:
+        notes.append("simulated web pool")
+    majority = majority_flips(cfg, class_names)
+    if majority:
+        notes.append("majority wrong: " + ", ".join(majority[:3]) + (", ..." if len(majority) > 3 else ""))
+    return "; ".join(notes)
+
+
 def majority_flips(cfg: Mapping[str, Any], class_names: list[str]) -> list[str]:
     """``"cat->dog"`` for each class whose requested matrix makes a wrong label at least as
     likely as the right one (the class's majority label is then wrong: labels alone cannot

@@ -46,3 +46,19 @@ def test_card_yaml_states_no_false_size(repo_root):
     record = json.loads((repo_root / "manifests" / "digits" / "cnlbench-build.json").read_text(encoding="utf-8"))
     yaml = card_yaml(record, load_recipe(repo_root / "recipes" / "digits.yaml"))
     assert "num_examples:" in yaml and "num_bytes" not in yaml
+
+
+def test_build_table_says_what_each_level_means():
+    """The summary `cnlbench build` prints: asym levels are within the flipped classes, the
+    digits web pool is simulated, and a majority-wrong class is named."""
+    from cnlbench.manifest.card import level_note
+
+    names = [str(d) for d in range(10)]
+    T = [[1.0 if i == j else 0.0 for j in range(10)] for i in range(10)]
+    T[7][7], T[7][1] = 0.4, 0.6
+    assert level_note({"level": 0.6, "requested_matrix": T, "noise_spec": {}}, names) == \
+        "flip prob. within 1 of 10 classes; majority wrong: 7->1"
+    assert level_note({"level": 0.4, "requested_matrix": None, "noise_spec": {"pool": "digits-web"}}, names) == \
+        "simulated web pool"
+    sym = [[0.6 if i == j else 0.4 / 9 for j in range(10)] for i in range(10)]
+    assert level_note({"level": 0.4, "requested_matrix": sym, "noise_spec": {}}, names) == ""
