@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune", action="store_true",
                         help="tune the methods on equal terms first (OUT/tuning, OUT/tuned.json) and use the result")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: report on the runs already in OUT/results (e.g. while a long run goes on)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     res = reproduce(args.name, args.scale, args.out, seeds=args.seeds, epochs=args.epochs, device=args.device,
                     allow_cpu=args.allow_cpu, data=args.data, progress=not args.quiet, tuned=args.tuned,
-                    tune=args.tune, jobs=args.jobs)
+                    tune=args.tune, jobs=args.jobs, report_only=args.report_only)
     print(res.report)
     print(f"wrote {res.report_path}")
     failed = sum(r["status"] != "ok" for r in res.outcome.rows)

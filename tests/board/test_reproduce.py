@@ -417,3 +417,13 @@ def test_an_abstaining_method_is_read_where_its_kept_validation_accuracy_is_best
     assert R.selected_index(curves, best_epoch=0) == 1
     assert R.selected_index({"stage": [0, 1, 1], "epoch": [0, 0, 1]}, best_epoch=1) == 2
     assert R.selected_index({}, best_epoch=1) is None
+
+
+def test_report_only_says_partial_and_refuses_an_empty_folder(tmp_path, capsys):
+    repro = _toy()
+    rows = [_row("ce", "sym-20", s, 0.6) for s in range(3)]
+    outcome = R.RunOutcome(rows, Path("data"), False, [], [], 3, 0, planned=10)
+    text = R.render_report(repro, repro.plan("reduced"), outcome, seeds=3, epochs=None, device="cpu", checks=[])
+    assert "**Partial**: 3 of the 10 planned runs are in the results store" in text
+    assert main(["reproduce", "patrini2017", "--out", str(tmp_path / "none"), "--report-only"]) == 2
+    assert "holds no reproduction yet" in capsys.readouterr().err
