@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -265,14 +265,16 @@ class _ImageStore:
             return [{"bytes": b, "path": f"{i}.{_image_ext(b)}"} for i, b in zip(ids, blobs)], blobs, None
         paths, shas = [], []
         for row, ident in enumerate(ids):
-            rel = access.relpath(row)
+            rel = access.reference_path(row)
             if rel is not None:
                 self.external_root = True
                 paths.append(rel)
                 shas.append(self._file_sha(access, rel))
                 continue
             blob = self._blobs(access, ids)[row]
-            rel = f"images/{ident}.{_image_ext(blob)}"
+            source_rel = access.relpath(row)  # a transformed file: keep its (unique) path, new suffix
+            stem = str(PurePosixPath(source_rel).with_suffix("")) if source_rel else str(ident)
+            rel = f"images/{stem}.{_image_ext(blob)}"
             digest = image_sha256(blob)
             if self._written.setdefault(rel, digest) != digest:
                 raise ManifestError(f"two different images share id {ident!r}; a source must give each image its own id")

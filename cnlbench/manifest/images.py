@@ -28,6 +28,9 @@ class IndexedImages(ImageAccess):
     def relpath(self, index: int) -> str | None:
         return self.base.relpath(int(self.index[index]))
 
+    def reference_path(self, index: int) -> str | None:
+        return self.base.reference_path(int(self.index[index]))
+
 
 class MixedImages(ImageAccess):
     """Row ``i`` is image ``index[i]`` of ``parts[which[i]]`` (e.g. clean images and web images).
@@ -55,3 +58,6 @@ class MixedImages(ImageAccess):
 
     def relpath(self, index: int) -> str | None:
         return self.parts[int(self.which[index])].relpath(int(self.index[index]))
+
+    def reference_path(self, index: int) -> str | None:
+        return self.parts[int(self.which[index])].reference_path(int(self.index[index]))

@@ -51,6 +51,12 @@ class ImageAccess(abc.ABC):
         """POSIX path of example ``index`` relative to :attr:`root`, or ``None`` if in memory."""
         return None
 
+    def reference_path(self, index: int) -> str | None:
+        """What a reference-mode manifest records for example ``index``: its :meth:`relpath`
+        when the file's own bytes are the image, ``None`` when :meth:`encoded` transforms them
+        (the build then stores the transformed bytes itself)."""
+        return self.relpath(index)
+
     def iter_encoded(self, indices: Sequence[int] | None = None) -> Iterator[bytes]:
         """Encoded bytes for ``indices`` (all, in order, when ``None``)."""
         for i in range(len(self)) if indices is None else indices:

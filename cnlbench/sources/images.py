@@ -340,6 +340,12 @@ class FileImages(ImageAccess):
     def relpath(self, index: int) -> str:
         return self._relpaths[index]
 
+    def reference_path(self, index: int) -> str | None:
+        """``None`` when a transform (resize, crop) re-encodes the file: a reference build then
+        stores the transformed bytes under its own ``images/``, so its manifest points at the
+        pixels it trains on, never at the untransformed original."""
+        return None if self._transform is not None else self._relpaths[index]
+
     def encoded(self, index: int) -> bytes:
         rel = self._relpaths[index]
         data = read_image_file(self.root, rel)

@@ -46,3 +46,17 @@ def test_split_tree_refuses_a_second_test_split(tmp_path: Path) -> None:
                              np.random.default_rng(0))
     with pytest.raises(RecipeError, match="ships its own test split"):
         build_from_recipe(_recipe(root, test={"from": "train", "fraction": 0.2}), tmp_path / "out")
+
+
+def test_reference_build_of_resized_images_points_at_the_resized_pixels(tmp_path: Path) -> None:
+    """With `image_size`, a reference manifest must not point at the untransformed originals."""
+    root = write_imagefolder(tmp_path / "tree", {"train": {"cat": 4, "dog": 4}, "test": {"cat": 2, "dog": 2}},
+                             np.random.default_rng(0))
+    recipe = _recipe(root)
+    recipe["source"]["image_size"] = 5
+    out = build_from_recipe(recipe, tmp_path / "out").out
+    ds = open_dataset(out)  # no image_root needed: the resized images live in the build folder
+    sp = ds.split("sym-20", "train")
+    assert all(p.startswith("images/") for p in sp.image_path_values())
+    assert sp.images_uint8().shape[1:3] == (5, 5)
+    validate_dataset(out, images=True)
