@@ -194,6 +194,15 @@ def test_pixel_limit_applies_to_eval_loading(reference_build, monkeypatch):
     refused(lambda: _load(ds, "sym-00", root), ManifestError, "64 pixels", "limit of 50")
 
 
+def test_81_megapixel_png_is_refused_by_the_shared_decoder():
+    """The reading path used to decode an 81-megapixel PNG silently; it shares the 64 MP limit."""
+    from cnlbench.sources.images import DEFAULT_MAX_PIXELS, decode_array
+
+    assert 9000 * 9000 > DEFAULT_MAX_PIXELS
+    refused(lambda: decode_array(_png_header_only(9000, 9000), "big.png"), SourceError, "'big.png'",
+            "81000000 pixels", f"limit of {DEFAULT_MAX_PIXELS}")
+
+
 def test_symlink_out_of_the_root_is_refused(tmp_path):
     root = _image_tree(tmp_path)
     outside = tmp_path / "secret.png"
