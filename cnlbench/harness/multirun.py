@@ -45,6 +45,7 @@ its cost).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import threading
 import time
@@ -408,10 +409,10 @@ def _prepare(index: int, spec: RunSpec, loader: _Loader) -> _Run:
     return _Run(index, spec, task, device_name)
 
 
-def _fit_in_thread(group: _Group, r: int, run: _Run) -> None:
+def _fit_in_thread(group: _Group, r: int, run: _Run, on_epoch: Callable | None = None) -> None:
     try:
         assert run.trainer is not None
-        run.result = run.trainer.fit()
+        run.result = run.trainer.fit(None if on_epoch is None else functools.partial(on_epoch, run.spec))
     except BaseException as exc:  # recorded; the row says failed (or the run is re-run alone)
         run.error = exc
     finally:
@@ -439,7 +440,8 @@ def _row(run: _Run, packed: int, group_wall: float) -> dict[str, Any]:
     return row
 
 
-def _train_packed(runs: list[_Run], impl: str) -> tuple[dict[int, dict[str, Any]], list[_Run]]:
+def _train_packed(runs: list[_Run], impl: str, on_epoch: Callable | None = None,
+                  ) -> tuple[dict[int, dict[str, Any]], list[_Run]]:
     """Train ``runs`` (compatible, >= 2) together. Returns (rows by index, runs to re-run alone).
 
     On return no trainer, group or error of these runs is referenced any more (their device
@@ -462,7 +464,7 @@ def _train_packed(runs: list[_Run], impl: str) -> tuple[dict[int, dict[str, Any]
             group = _Group([run.trainer for run in ready], impl)  # type: ignore[misc]
         except Exception:
             return {}, alone + ready
-        threads = [threading.Thread(target=_fit_in_thread, args=(group, r, run), name=f"cnlbench-run-{r}",
+        threads = [threading.Thread(target=_fit_in_thread, args=(group, r, run, on_epoch), name=f"cnlbench-run-{r}",
                                     daemon=True) for r, run in enumerate(ready)]
         for th in threads:
             th.start()
@@ -515,17 +517,18 @@ def plan_groups(specs: Sequence[RunSpec], *, max_runs: int = DEFAULT_MAX_RUNS,
 
 def iter_group_rows(specs: Sequence[RunSpec], *, max_runs: int = DEFAULT_MAX_RUNS,
                     tasks: Mapping[str, TaskData] | None = None, impl: str = "auto",
-                    ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(index into ``specs``, row) for every spec, yielded as soon as each group finishes."""
+                    on_epoch: Callable | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index into ``specs``, row) for every spec, yielded as soon as each group finishes.
+    ``on_epoch(spec, point)``: the engine's per-epoch callback (``run_one(on_epoch=)``)."""
     specs = list(specs)
     groups, alone = plan_groups(specs, max_runs=max_runs, tasks=tasks)
     for group in groups:
-        rows, rerun = _train_packed(group, impl)
+        rows, rerun = _train_packed(group, impl, on_epoch)
         yield from rows.items()
         alone.extend(run.index for run in rerun)
     for i in sorted(alone):
         task = None if tasks is None else tasks.get(specs[i].config)
-        row = run_one(specs[i], task=task)
+        row = run_one(specs[i], task=task, on_epoch=on_epoch)
         row["curves"] = _with_packing(row["curves"], 1, row["wall_time_s"])
         yield i, row
 
@@ -565,9 +568,12 @@ class PackedBackend:
 
     def map(self, specs: Iterable[RunSpec], fn: Callable[[RunSpec], dict[str, Any]] = run_one,
             ) -> Iterator[dict[str, Any]]:
-        if fn is not run_one:
+        on_epoch = None  # run_one with a progress callback only: functools.partial(run_one, on_epoch=cb)
+        if isinstance(fn, functools.partial) and fn.func is run_one and not fn.args and set(fn.keywords) == {"on_epoch"}:
+            on_epoch = fn.keywords["on_epoch"]
+        elif fn is not run_one:
             raise HarnessError("the packed backend trains with the engine's own run function only")
-        for _, row in iter_group_rows(list(specs), max_runs=self.max_runs, impl=self.impl):
+        for _, row in iter_group_rows(list(specs), max_runs=self.max_runs, impl=self.impl, on_epoch=on_epoch):
             yield row
 
 

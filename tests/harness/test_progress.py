@@ -144,3 +144,17 @@ def test_results_store_unchanged_by_reporting(digits_dir, tmp_path) -> None:
     for col in ("run_id", "test_acc_best_val", "test_acc_final", "best_epoch"):
         assert a[col] == b[col], col
     assert quiet.run_ids == loud.run_ids
+
+
+def test_packed_runs_report_every_epoch(digits_dir, tmp_path) -> None:
+    """--pack trains runs together in this process: each run's epochs are reported as they end."""
+    stream = io.StringIO()
+    rep = SweepProgress(live=False, stream=stream, log_every=1)
+    res = run_sweep(digits_dir, ["ce"], ["sym-40"], 2, tmp_path / "r", epochs=2, device="cpu", pack=2, progress=rep)
+    text = stream.getvalue()
+    assert "backend local, packed (up to 2 runs per device)" in text
+    for seed in (0, 1):
+        for epoch in (1, 2):
+            assert f"ce sym-40 seed {seed} epoch {epoch}/2: loss" in text, (seed, epoch)
+    assert rep.done_epochs == rep.total_epochs == 4 and res.written == 2
+    assert all(json.loads(r["curves"])["packed_runs"] == 2 for r in res.rows())  # they did train packed
