@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -230,6 +230,7 @@ class _ImageStore:
         self._files: dict[tuple[str, str], str] = {}  # reference mode, file-backed: (root, rel) -> sha256
         self._verified: set[str] = set()  # sha256 of blobs already decoded
         self.external_root = False
+        self.tick: Callable[[int], None] = lambda n: None  # progress: images read and checked
 
     def _check(self, blob: bytes, name: str) -> str:
         """Decode ``blob`` fully (once per distinct content); return its SHA-256."""
@@ -245,6 +246,7 @@ class _ImageStore:
             blobs = list(access.iter_encoded())
             for ident, blob in zip(ids, blobs):
                 self._check(blob, str(ident))
+                self.tick(1)
             self._cache[key] = (access, blobs)  # keep access alive
         return self._cache[key][1]
 
@@ -270,6 +272,7 @@ class _ImageStore:
                 self.external_root = True
                 paths.append(rel)
                 shas.append(self._file_sha(access, rel))
+                self.tick(1)
                 continue
             blob = self._blobs(access, ids)[row]
             source_rel = access.relpath(row)  # a transformed file: keep its (unique) path, new suffix
@@ -370,9 +373,12 @@ def _store_images(store: _ImageStore, splits: Sequence[SplitPlan], phases: Phase
         distinct.setdefault(id(sp.images), sp)
     name = "writing images" if store.mode == "reference" else "reading images"
     with phases.phase(name, total=sum(len(sp) for sp in distinct.values()), unit="images") as tick:
-        for sp in distinct.values():
-            store.column(sp.ids, sp.images)
-            tick(len(sp))
+        store.tick = tick  # one tick per image read and checked
+        try:
+            for sp in distinct.values():
+                store.column(sp.ids, sp.images)
+        finally:
+            store.tick = lambda n: None
 
 
 def build_from_recipe(

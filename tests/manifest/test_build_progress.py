@@ -105,3 +105,30 @@ def test_one_sync_per_build_before_the_rename(tmp_path, recipe, monkeypatch) -> 
 def test_sync_tree_uses_one_syncfs_on_linux(tmp_path) -> None:
     (tmp_path / "a").write_bytes(b"x")
     assert atomic.sync_tree(tmp_path) == "syncfs"
+
+
+def test_image_progress_counts_every_image(tmp_path, recipe) -> None:
+    """The image phase advances image by image (not a split at a time) and ends at its total."""
+    ticks: list[int] = []
+
+    class Counting(Phases):
+        def phase(self, name, total=None, unit=""):
+            cm = super().phase(name, total, unit)
+            if name != "writing images":
+                return cm
+            import contextlib
+
+            @contextlib.contextmanager
+            def wrapped():
+                with cm as tick:
+                    def counting(n=1):
+                        ticks.append(n)
+                        tick(n)
+                    yield counting
+            ticks.append(-int(total))
+            return wrapped()
+
+    build_from_recipe(recipe(images="reference", levels=[0.0, 0.4]), tmp_path / "ref",
+                      progress=Counting("b", live=False, stream=io.StringIO()))
+    total = -ticks[0]
+    assert total >= 1797 and set(ticks[1:]) == {1} and len(ticks) - 1 == total
