@@ -124,12 +124,11 @@ def memorisation_note(rows: Any, dataset: str, kind: str, *, baseline: str = "ce
 
 def tuned_settings_note(rows: Any) -> str:
     """The tuned settings the rows ran with (their ``tuning`` column, written by ``cnlbench
-    eval --tuned``), per method and noise kind, e.g. ``"ce: sym lr x3.2, web lr x5.6; gce: sym
-    lr x3 q=0.4"``; "" when no row was tuned."""
+    eval --tuned``), per method and noise kind, e.g. ``"chosen settings: ce: sym lr x3.2, web lr
+    x5.6; gce: sym lr x3 q=0.4"``; "" when no row was tuned."""
     import json
 
     chosen: dict[str, dict[str, str]] = {}
-    files: set[str] = set()
     for r in _records(rows):
         raw = r.get("tuning") or ""
         if not raw or str(r.get("status") or "ok").lower() != "ok":
@@ -140,10 +139,9 @@ def tuned_settings_note(rows: Any) -> str:
             continue
         if "kind" not in t:
             continue
-        files.add(str(t.get("file_sha256", ""))[:12])
         ps = "".join(f" {k}={v}" for k, v in sorted((t.get("params") or {}).items()))
         chosen.setdefault(str(r["method"]), {})[str(t["kind"])] = f"lr x{float(t.get('lr_mult', 1.0)):g}{ps}"
     if not chosen:
         return ""
     body = "; ".join(f"{m}: " + ", ".join(f"{k} {v}" for k, v in sorted(ks.items())) for m, ks in sorted(chosen.items()))
-    return f"tuned settings file sha256 {', '.join(sorted(files))}: {body}"
+    return f"chosen settings: {body}"

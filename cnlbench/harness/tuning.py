@@ -19,7 +19,6 @@ method gets exactly the same number of trials.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import itertools
 import json
 import math
@@ -177,7 +176,6 @@ class TunedSettings:
     """A tuned-settings file: per noise kind and method, the frozen setting."""
 
     data: dict[str, Any]
-    sha256: str = ""
     path: str = ""
 
     @property
@@ -227,7 +225,9 @@ class TunedSettings:
             raise HarnessError(f"--param {method}.{next(iter(clash))} contradicts the tuned setting "
                                f"(given, tuned) {clash}; drop --param or --tuned")
         merged = {**s["params"], **params}
-        record = json.dumps({"file_sha256": self.sha256, "kind": kind, "config": self.data["kinds"][kind]["config"],
+        # the setting itself, not the file's bytes: re-writing the same choice (a resumed
+        # `tune`) keeps every run id, while a different choice changes them
+        record = json.dumps({"kind": kind, "config": self.data["kinds"][kind]["config"], "dataset": self.dataset,
                              **s}, sort_keys=True)
         return merged, base_lr * float(s["lr_mult"]), record
 
@@ -252,7 +252,7 @@ def load_tuned(path: str | Path) -> TunedSettings:
             raise HarnessError(f"tuned-settings file {str(p)!r} lacks {key!r}; re-run `cnlbench tune`")
     if not isinstance(data["kinds"], dict):
         raise HarnessError(f"tuned-settings file {str(p)!r}: 'kinds' must be a mapping; re-run `cnlbench tune`")
-    return TunedSettings(data, hashlib.sha256(raw).hexdigest(), str(p))
+    return TunedSettings(data, str(p))
 
 
 def summarise(rows: Sequence[Mapping[str, Any]], plan: Mapping[str, Any]) -> dict[str, Any]:

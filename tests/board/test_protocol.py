@@ -90,6 +90,5 @@ def test_tuned_settings_note_reads_the_rows_tuning_column():
             {"method": "ce", "status": "ok", "tuning": t("sym", 0.32, {})},
             {"method": "ce", "status": "ok", "tuning": t("web", 1.0, {})},
             {"method": "mae", "status": "ok", "tuning": ""}]
-    assert tuned_settings_note(rows) == ("tuned settings file sha256 abcdef012345: ce: sym lr x0.32, web lr x1; "
-                                         "gce: sym lr x3 q=0.4")
+    assert tuned_settings_note(rows) == "chosen settings: ce: sym lr x0.32, web lr x1; gce: sym lr x3 q=0.4"
     assert tuned_settings_note([{"method": "ce", "status": "ok", "tuning": ""}]) == ""

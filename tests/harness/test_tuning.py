@@ -114,8 +114,12 @@ def test_tuned_file_apply_and_errors(tmp_path):
     tuned = load_tuned(path)
     params, lr, record = tuned.apply("gce", "sym", 0.05, {})
     assert params == {"q": 0.4} and lr == pytest.approx(0.15)
-    assert json.loads(record) == {"file_sha256": tuned.sha256, "kind": "sym", "config": "sym-40",
+    assert json.loads(record) == {"kind": "sym", "config": "sym-40", "dataset": "digits",
                                   "lr_mult": 3.0, "params": {"q": 0.4}}
+    # the record is the setting, not the file's bytes: a re-written file keeps the run ids
+    doc = json.loads(path.read_text())
+    doc["created"] = "another time"
+    assert load_tuned(write_tuned(doc, tmp_path / "t2.json")).apply("gce", "sym", 0.05, {})[2] == record
     with pytest.raises(HarnessError, match="contradicts"):
         tuned.apply("gce", "sym", 0.05, {"q": 0.9})
     with pytest.raises(HarnessError, match="no noise kind 'web'"):
