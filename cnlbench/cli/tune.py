@@ -21,6 +21,9 @@ command skips finished trials); the chosen settings, every trial and the tuning 
 wall time relative to CE) go to the tuned-settings file (--write, default OUT/tuned.json), which
 `cnlbench eval --tuned FILE` consumes.
 
+Output (stderr): as `cnlbench eval` (start line, live bars on a terminal, a plain line per
+finished trial elsewhere, --log-every, --tensorboard).
+
 A custom grid (--grid FILE, YAML or JSON): {method: {parameter: [values], lr_mult: [values]}};
 at most two parameters and 12 settings per method; unknown parameters are refused.
 
@@ -32,6 +35,7 @@ Examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnlbench.cli._progress import add_progress_arguments
     from cnlbench.cli.eval import _csv
 
     parser.add_argument("dataset", metavar="DATASET_DIR", help="a dataset folder written by `cnlbench build`")
@@ -54,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None, help="Ray cluster address")
     parser.add_argument("--image-root", default=None, metavar="DIR", help="image folder of a reference-mode build")
     parser.add_argument("--retry-failed", action="store_true", help="re-run trials whose stored row failed")
-    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    add_progress_arguments(parser)
 
 
 def settings_table(doc: dict[str, Any]) -> str:
@@ -83,6 +87,7 @@ def settings_table(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnlbench.cli._progress import progress_reporter
     from cnlbench.cli.eval import _csv, sweep_arguments
     from cnlbench.errors import HarnessError
     from cnlbench.harness.sweep import run_tuning
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, args.methods, args.out, write, configs=args.configs, seeds=seeds, grids=grids,
         backend=kw["backend"], jobs=kw["jobs"], address=kw["address"], model=kw["model"], epochs=kw["epochs"],
         device=kw["device"], image_root=kw["image_root"], retry_failed=kw["retry_failed"],
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=progress_reporter(args, "tune"),
     )
     print(f"{len(result.run_ids)} tuning runs: {result.skipped} already in {args.out}, {result.written} trained now, "
           f"{len(result.failed)} failed now; model {doc['model']}, {doc['train']['epochs']} epochs")

@@ -324,8 +324,8 @@ def run_tuning(dataset_dir: str | Path, methods: Sequence[str], out: str | Path,
                grids: dict[str, dict[str, list[Any]]] | None = None, backend: str | Backend = "local",
                jobs: int = 1, address: str | None = None, model: str | None = None,
                epochs: int | None = None, device: str = "auto", train_overrides: dict[str, Any] | None = None,
-               image_root: str | Path | None = None, retry_failed: bool = False, progress: bool = True,
-               pack: int = 1) -> tuple[SweepResult, dict[str, Any]]:
+               image_root: str | Path | None = None, retry_failed: bool = False,
+               progress: "bool | SweepProgress" = True, pack: int = 1) -> tuple[SweepResult, dict[str, Any]]:
     """Tune every method on equal terms (:mod:`cnlbench.harness.tuning`): run the grids into
     the results store ``out`` (resumable), select on the noisy validation split and write the
     tuned-settings file ``write``. Returns (sweep result, tuned-settings document)."""
