@@ -35,8 +35,8 @@ bench: $(STAMP)
 # The committed reference leaderboard under the fair protocol (docs/methods.md, "Protocol"):
 #   1. tune every method on equal terms (9 trials per noise kind at sym-40, asym-40, web-40,
 #      selected on the NOISY validation split) -> leaderboard/tuned.json;
-#   2. every method x sym/asym/web x ten levels at the reference budget with the frozen
-#      settings: 5 seeds for sym and web, 3 for asym (true-T forward/backward only where a T exists);
+#   2. every method x sym/asym/web x ten levels x 5 seeds at the reference budget with the frozen
+#      settings (true-T forward/backward only where a T exists);
 #   3. consolidate into leaderboard/results/*.parquet and render.
 # Resumable across machines: each store is first seeded from the committed consolidated files,
 # so an interrupted board continues where the last commit left it (`make leaderboard` again).
@@ -60,7 +60,7 @@ leaderboard: $(STAMP)
 	$(LB_SEED) leaderboard/results/digits.parquet $(LB_RUNS)
 	$(LB_EVAL) --methods $(LB_METHODS) --configs 'sym-*,web-*' --seeds 5 > /dev/null || true
 	$(LB_EVAL) --methods $(LB_TRUE_T) --configs 'sym-*' --seeds 5 > /dev/null || true
-	$(LB_EVAL) --methods $(LB_METHODS),$(LB_TRUE_T) --configs 'asym-*' --seeds 3 > /dev/null || true
+	$(LB_EVAL) --methods $(LB_METHODS),$(LB_TRUE_T) --configs 'asym-*' --seeds 5 > /dev/null || true
 	$(LB_SAVE) $(LB_RUNS) leaderboard/results/digits.parquet
 	$(BIN)/cnlbench leaderboard --results leaderboard/results/digits.parquet --out leaderboard \
 		--commit "$$(git rev-parse --short HEAD)" --date "$$(date -u +%Y-%m-%d)"
