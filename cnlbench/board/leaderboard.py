@@ -147,12 +147,14 @@ def _tuning(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def provenance(rows: Sequence[Mapping[str, Any]], sources: Sequence[str | Path], *, commit: str = "",
-               date: str = "", reps: int = stats.DEFAULT_REPS, seed: int = 0) -> list[tuple[str, str]]:
+               date: str = "", reps: int = stats.DEFAULT_REPS, seed: int = 0, status: str = "") -> list[tuple[str, str]]:
     """``(label, value)`` lines: where the board's numbers come from, read from the results rows
     (model, epochs, seeds, training and tuning settings, device, version) plus ``commit`` and
-    ``date`` (given by the caller; ``"not recorded"`` when empty)."""
+    ``date`` (given by the caller; ``"not recorded"`` when empty) and, first, ``status`` (e.g.
+    that the sweep is incomplete) when given."""
+    head = [("Status", status)] if status else []
     if not rows:
-        return [("Results", "none yet")]
+        return head + [("Results", "none yet")]
     ok = [r for r in rows if r.get("status", "ok") == "ok"]
     per_cell: dict[tuple, set] = {}
     for r in ok:
@@ -163,7 +165,7 @@ def provenance(rows: Sequence[Mapping[str, Any]], sources: Sequence[str | Path],
         (f" (seeds {', '.join(map(str, seeds[:10]))}{', ...' if len(seeds) > 10 else ''})" if seeds else "")
     if counts and counts[0] < 3:
         seeds_text += " ⚠ fewer than 3 seeds: intervals are wide or missing"
-    return [
+    return head + [
         ("Results", f"{len(rows):,} runs ({len(rows) - len(ok):,} failed) from "
                     + ", ".join(f"`{Path(s).as_posix()}`" for s in sources)),
         ("Model", _counted([r.get("model") for r in ok])),
@@ -237,6 +239,7 @@ def write_leaderboard(
     plots: bool = True,
     commit: str = "",
     date: str = "",
+    status: str = "",
 ) -> LeaderboardOutput:
     """Render the leaderboard for ``results`` (results-store folders or .parquet/.csv files) into ``out``.
 
@@ -259,7 +262,8 @@ def write_leaderboard(
         _write_plots(rows, tables, out, metric, baseline, seed, curve_methods, curve_level, plot_refs, dataset_refs, res)
     page = Page(tables, metric, reps, seed, baseline.upper() if baseline.lower() == "ce" else baseline,
                 plot_refs, dataset_refs, flags=table_flags(rows, tables, baseline),
-                provenance=provenance(rows, list(results), commit=commit, date=date, reps=reps, seed=seed),
+                provenance=provenance(rows, list(results), commit=commit, date=date, reps=reps, seed=seed,
+                                          status=status),
                 kind_notes=_with_memorisation(kind_notes(tables), rows, tables, baseline))
     md = render_markdown(page)
     if skipped:

@@ -80,9 +80,11 @@ def test_summary_ranks_flags_and_honest_intervals(tmp_path):
              for lvl in (0.0, 0.2, 0.4, 0.8) for s in (0, 1)]
     out = tmp_path / "lb"
     assert main(["leaderboard", "--results", str(write_store(tmp_path / "r", rows)), "--out", str(out),
-                 "--reps", "50", "--no-plots", "--commit", "abc1234", "--date", "2025-01-31"]) == 0
+                 "--reps", "50", "--no-plots", "--commit", "abc1234", "--date", "2025-01-31",
+                 "--status", "INCOMPLETE: 10 of 20 planned runs"]) == 0
     md = (out / "README.md").read_text(encoding="utf-8")
     assert "- **Commit:** abc1234" in md and "- **Date:** 2025-01-31" in md
+    assert "- **Status:** INCOMPLETE: 10 of 20 planned runs" in md
     summary = _summary_rows(md, "sym")
     sav = next(v for k, v in summary.items() if k.startswith("[savage]"))
     assert sav[0] == "—" and "not converged: at 0% noise 81.0% vs CE 90.0%" in sav[-1]
