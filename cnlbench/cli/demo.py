@@ -58,9 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from cnlbench.manifest import build_from_recipe, open_dataset
 
     out = Path(args.out)
-    progress = sys.stderr.isatty()  # bars on a terminal; plain logs elsewhere (CI, files)
     t0 = time.perf_counter()
-    report = build_from_recipe(args.recipe, out / "digits", progress=progress)
+    report = build_from_recipe(args.recipe, out / "digits", progress=sys.stderr.isatty())
     print(f"built {report.name} into {report.out} ({time.perf_counter() - t0:.1f} s)\n")
     print(report.table())
     if args.skip_sweep:
@@ -74,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
           f"{args.epochs} epochs (a QUICK, untuned budget: the reference board uses `cnlbench tune` and the "
           "model's reference budget, in which CE memorises the noise)")
     t1 = time.perf_counter()
+    # progress: live bars on a terminal, a plain line per finished run elsewhere (CI, files)
     res = run_sweep(out / "digits", methods, configs, args.seeds, out / "results", jobs=args.jobs,
-                    epochs=args.epochs, device=args.device, progress=progress)
+                    epochs=args.epochs, device=args.device, progress=True)
     print(f"sweep: {res.written} runs now, {res.skipped} already done, {len(res.failed)} failed "
           f"({time.perf_counter() - t1:.1f} s)\n")
     tables = build_tables(read_results([out / "results"]), "test_acc_best_val")
