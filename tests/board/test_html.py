@@ -156,7 +156,7 @@ def test_summary_tables_are_entirely_visible_at_1400_px(digits_board, tmp_path):
     boxes = _measure(_dom(digits_board / "index.html", "#measure", tmp_path, width=1400))
     assert boxes["viewport"] == 1400
     summaries = [t for t in boxes["tables"] if "summary" in t["cls"]]
-    assert len(summaries) == 2
+    assert len(summaries) >= 2  # one per noise kind on the board (sym, asym, web as the sweep fills in)
     for t in summaries:
         keys = [h["key"] for h in t["headers"]]
         assert keys == ["rank", "method", "family", "boot_mean", "delta", "poi", "protocol"]
