@@ -269,8 +269,13 @@ def _external(tmp_path: Path, file: Path, **params) -> tuple[dict, Path]:
 
 
 class _Evil:
+    """A pickle that, if ever unpickled, runs a shell command creating ``marker``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("touch /tmp/cnlbench-pwned",))
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_pickle_that_runs_code_is_refused(tmp_path):
@@ -279,11 +284,11 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
 
     p = tmp_path / "evil.pt"
     with zipfile.ZipFile(p, "w") as z:
-        z.writestr("archive/data.pkl", pickle.dumps({"noisy_label": _Evil()}, protocol=2))
+        z.writestr("archive/data.pkl", pickle.dumps({"noisy_label": _Evil(tmp_path / "pwned")}, protocol=2))
     recipe, out = _external(tmp_path, p)
     refused(lambda: build_from_recipe(recipe, out), SourceError, "posix.system")
     assert_nothing_written(out)
-    assert not Path("/tmp/cnlbench-pwned").exists()
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_object_npy_is_refused(tmp_path):
