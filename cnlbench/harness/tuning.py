@@ -182,9 +182,6 @@ class TunedSettings:
     def dataset(self) -> str:
         return str(self.data["dataset"])
 
-    def kinds(self) -> list[str]:
-        return sorted(self.data["kinds"])
-
     def setting(self, method: str, kind: str) -> dict[str, Any]:
         """The chosen ``{"lr_mult", "params"}`` of ``method`` under noise ``kind``."""
         kinds = self.data["kinds"]
