@@ -98,6 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="method hyperparameter, repeatable; VALUE is JSON when it parses (e.g. gce.q=0.7)")
     parser.add_argument("--image-root", default=None, metavar="DIR", help="image folder of a reference-mode build")
     parser.add_argument("--retry-failed", action="store_true", help="re-run runs whose stored row failed")
+    parser.add_argument("--export", default=None, metavar="FILE.parquet",
+                        help="after the sweep, write exactly this sweep's rows (no other rows of the store) to one "
+                             "Parquet file, atomically: the file to commit or pass to `cnlbench leaderboard --results`")
     parser.add_argument("--tuned", default=None, metavar="FILE",
                         help="tuned-settings file of `cnlbench tune`: each method runs with its frozen setting for "
                              "the config's noise kind (recorded in every row)")
@@ -238,6 +241,10 @@ def run(args: argparse.Namespace) -> int:
         progress=progress_reporter(args, "eval"), tuned=args.tuned,
     )
     rows = result.rows()
+    if args.export:
+        from cnlbench.harness.store import write_rows
+
+        print(f"{len(rows)} rows of this sweep written to {write_rows(rows, args.export)}")
     print(f"{len(result.run_ids)} runs: {result.skipped} already in {args.out}, {result.written} trained now, "
           f"{len(result.failed)} failed now")
     for r in result.failed:

@@ -132,6 +132,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
     fsync_path(path.parent)
 
 
+def write_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write ``rows`` (store rows) as ONE zstd Parquet file at ``path``, atomically; the
+    file a board, a submission or a commit takes (``cnlbench eval --export FILE``)."""
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(row_table(rows), sink, compression="zstd")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(p, sink.getvalue().to_pybytes())
+    return p
+
+
 def unreadable_reason(exc: BaseException) -> str:
     """Why pyarrow cannot read a file: the first line of its message, without the path it
     repeats, at most 160 characters."""
@@ -493,4 +506,4 @@ def read_results(path: str | Path) -> pa.Table:
 
 
 __all__ = ["COLUMNS", "DAMAGED", "LOCK_FILE", "SCHEMA", "SCHEMA_VERSION", "ResultsStore", "damaged_message",
-           "empty_row", "read_results", "row_table"]
+           "empty_row", "read_results", "row_table", "write_rows"]

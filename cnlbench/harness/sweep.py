@@ -197,9 +197,17 @@ def plan_sweep(dataset_dir: str | Path, methods: Sequence[str], configs: Sequenc
     if tuned is not None:
         tuned.check(str(ds.name), methods, model)
     specs = []
+    has_t = {c: ds.transition_matrix(c) is not None for c in chosen}
+    for m in methods:
+        if get_method(m).needs_noise_matrix and not any(has_t.values()):
+            raise HarnessError(f"method {m!r} needs the config's transition matrix T and none of {chosen} has one "
+                               "(web and external-label configs have none); pick configs with a T, e.g. sym-* or "
+                               "asym-*, or a method that estimates T (forward-that, backward-that)")
     for c in chosen:
         kind = noise_kind_and_level(c, ds.split(c, "train").metadata)[0]
         for m in methods:
+            if get_method(m).needs_noise_matrix and not has_t[c]:
+                continue  # true-T methods run only where the config has a T (as in plan_tuning)
             params, cfg, tuning = dict(method_params.get(m, {})), train, ""
             if tuned is not None:
                 params, lr, tuning = tuned.apply(m, kind, train.lr, params)
@@ -252,7 +260,7 @@ def plan_tuning(dataset_dir: str | Path, methods: Sequence[str], configs: Sequen
                     specs.append(spec)
                     trials[spec.run_id] = (kind, m, st.to_json())
     plan = {"dataset": str(ds.name), "model": model, "train": json.loads(train.to_json()), "kinds": kinds,
-            "fingerprints": fingerprints, "seeds": seed_list, "trials": trials}
+            "n_val": {k: len(ds.split(c, "validation").ids) for k, c in kinds.items()}, "fingerprints": fingerprints, "seeds": seed_list, "trials": trials}
     return plan, specs
 
 

@@ -44,6 +44,12 @@ TUNING_LEVEL = 0.40
 #: Seed of tuning runs (evaluation sweeps use seeds 0..n-1 by default).
 TUNING_SEED = 1000
 
+#: How :func:`summarise` chooses a setting (written into every tuned-settings file).
+SELECTION_RULE = ("one-standard-error rule on the NOISY validation split: a setting's score is its val_acc_best "
+                  "(mean over tuning seeds); the grid's reference point (the method's defaults at lr x1) is kept "
+                  "unless the best setting beats it by more than one binomial standard error of the best score on "
+                  "the n_val validation examples, in which case the best is chosen (ties: earlier grid point)")
+
 #: method -> {parameter: values} (the default value first), at most two parameters; with
 #: two parameters the grid is the defaults plus one change at a time (three points).
 PARAM_GRIDS: dict[str, dict[str, list[Any]]] = {
@@ -158,16 +164,36 @@ def tuning_config(configs: Sequence[str], kind_of: Mapping[str, tuple[str, float
     return {k: c for k, (d, c) in chosen.items() if math.isfinite(d)}
 
 
-def select_best(trials: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The trial with the highest noisy-validation accuracy (``val_acc_best``) among ``ok``
-    ones; ties go to the earlier trial (grid order: defaults first). None when all failed."""
-    best = None
-    for t in trials:
-        v = t.get("val_acc_best", math.nan)
-        if t.get("status") != "ok" or not isinstance(v, float) or not math.isfinite(v):
-            continue
-        if best is None or v > best["val_acc_best"]:
+def standard_error(acc: float, n: int) -> float:
+    """Binomial standard error ``sqrt(acc (1 - acc) / n)`` of an accuracy ``acc`` measured on
+    ``n`` examples (a fraction, not points)."""
+    return math.sqrt(max(acc * (1.0 - acc), 0.0) / n) if n > 0 else math.inf
+
+
+def select_best(trials: Sequence[Mapping[str, Any]], n_val: int | None = None) -> Mapping[str, Any] | None:
+    """The chosen trial among ``trials`` (grid order: the grid's reference point, the method's
+    defaults at lr x1, first), judged on noisy-validation accuracy (``val_acc_best``) of ``ok``
+    trials only. None when all failed.
+
+    With ``n_val`` (the size of the noisy validation split) this is the one-standard-error rule
+    (Breiman et al. 1984; Hastie, Tibshirani & Friedman, ESL 2nd ed., section 7.10): the
+    reference point is kept unless the best trial beats it by more than one binomial standard
+    error of the best accuracy on ``n_val`` examples, so tuning moves a method away from its
+    authors' defaults only where the validation split can tell the settings apart. Without
+    ``n_val``: the plain arg-max, ties to the earlier trial."""
+    ok = [t for t in trials if t.get("status") == "ok" and isinstance(t.get("val_acc_best"), float)
+          and math.isfinite(t["val_acc_best"])]
+    if not ok:
+        return None
+    best = ok[0]
+    for t in ok[1:]:
+        if t["val_acc_best"] > best["val_acc_best"]:
             best = t
+    if n_val is None or not trials or trials[0] not in ok:
+        return best
+    reference = trials[0]
+    if reference["val_acc_best"] >= best["val_acc_best"] - standard_error(best["val_acc_best"], n_val):
+        return reference
     return best
 
 
@@ -255,25 +281,42 @@ def load_tuned(path: str | Path) -> TunedSettings:
 def summarise(rows: Sequence[Mapping[str, Any]], plan: Mapping[str, Any]) -> dict[str, Any]:
     """The tuned-settings document from the tuning store's ``rows`` and the ``plan`` made by
     :func:`cnlbench.harness.sweep.plan_tuning` (``dataset``, ``model``, ``train``, ``kinds``:
-    kind -> config, ``trials``: run_id -> (kind, method, setting))."""
+    kind -> config, ``n_val``: kind -> noisy-validation size, ``trials``: run_id -> (kind,
+    method, setting)). A setting run under several seeds scores the mean of their
+    ``val_acc_best``; the choice is :func:`select_best` with the kind's ``n_val``."""
     by_id = {r["run_id"]: r for r in rows}
     kinds: dict[str, Any] = {k: {"config": c, "methods": {}} for k, c in plan["kinds"].items()}
+    n_val = {k: int(v) for k, v in plan.get("n_val", {}).items()}
     cost: dict[str, dict[str, float]] = {}
     for rid, (kind, method, setting) in plan["trials"].items():
         row = by_id.get(rid, {})
         entry = kinds[kind]["methods"].setdefault(method, {"trials": []})
-        entry["trials"].append({**setting, "status": row.get("status", "missing"),
-                                "val_acc_best": float(row.get("val_acc_best", math.nan)),
-                                "wall_time_s": float(row.get("wall_time_s", math.nan))})
+        key = json.dumps(setting, sort_keys=True)
+        trial = next((t for t in entry["trials"] if json.dumps({"lr_mult": t["lr_mult"], "params": t["params"]},
+                                                                 sort_keys=True) == key), None)
+        if trial is None:
+            trial = {**setting, "runs": []}
+            entry["trials"].append(trial)
+        trial["runs"].append({"status": row.get("status", "missing"),
+                              "val_acc_best": float(row.get("val_acc_best", math.nan)),
+                              "wall_time_s": float(row.get("wall_time_s", math.nan))})
         c = cost.setdefault(method, {"runs": 0, "wall_time_s": 0.0})
         c["runs"] += 1
         wt = float(row.get("wall_time_s", math.nan))
         c["wall_time_s"] += wt if math.isfinite(wt) else 0.0
-    for kind in kinds.values():
+    for kind_name, kind in kinds.items():
         for entry in kind["methods"].values():
-            best = select_best(entry["trials"])
+            for t in entry["trials"]:  # a setting is ok when every seed ran; its score is their mean
+                runs = t.pop("runs")
+                ok = all(r["status"] == "ok" and math.isfinite(r["val_acc_best"]) for r in runs)
+                t["status"] = "ok" if ok else next((r["status"] for r in runs if r["status"] != "ok"), "failed")
+                t["val_acc_best"] = float(sum(r["val_acc_best"] for r in runs) / len(runs)) if ok else math.nan
+                t["val_acc_seeds"] = [r["val_acc_best"] for r in runs]
+                t["wall_time_s"] = float(sum(r["wall_time_s"] for r in runs if math.isfinite(r["wall_time_s"])))
+            best = select_best(entry["trials"], n_val.get(kind_name))
             entry["chosen"] = None if best is None else {"lr_mult": best["lr_mult"], "params": best["params"]}
             entry["val_acc_best"] = math.nan if best is None else best["val_acc_best"]
+        kind["n_val"] = n_val.get(kind_name)
     ce = cost.get("ce", {}).get("wall_time_s", 0.0)
     for c in cost.values():
         c["relative_to_ce"] = c["wall_time_s"] / ce if ce > 0 else math.nan
@@ -284,7 +327,7 @@ def summarise(rows: Sequence[Mapping[str, Any]], plan: Mapping[str, Any]) -> dic
         "train": plan["train"],
         "fingerprints": plan["fingerprints"],
         "seeds": plan["seeds"],
-        "selection": "highest val_acc_best on the NOISY validation split; ties: earlier grid point (defaults first)",
+        "selection": SELECTION_RULE,
         "budget": {"trials_per_method_per_kind": TRIALS_PER_METHOD, "max_settings": MAX_SETTINGS,
                    "lr_axis": list(LR_AXIS), "lr_only_axis": list(LR_ONLY_AXIS)},
         "kinds": kinds,
@@ -314,7 +357,7 @@ def write_tuned(doc: Mapping[str, Any], path: str | Path) -> Path:
 
 
 __all__ = [
-    "LR_AXIS", "LR_ONLY_AXIS", "MAX_SETTINGS", "PARAM_GRIDS", "TRIALS_PER_METHOD", "TUNED_FORMAT", "TUNING_LEVEL",
+    "LR_AXIS", "LR_ONLY_AXIS", "MAX_SETTINGS", "PARAM_GRIDS", "TRIALS_PER_METHOD", "SELECTION_RULE", "TUNED_FORMAT", "TUNING_LEVEL",
     "TUNING_SEED", "Setting", "TunedSettings", "load_grid_file", "load_tuned", "method_grid", "select_best",
-    "summarise", "tuning_config", "write_tuned",
+    "standard_error", "summarise", "tuning_config", "write_tuned",
 ]

@@ -43,3 +43,15 @@ def test_end_to_end(digits_dir, tmp_path, capsys) -> None:
     assert main(argv) == 0
     assert "4 runs: 4 already" in capsys.readouterr().out
     assert read_results(out).num_rows == 4
+
+
+def test_export_writes_exactly_this_sweeps_rows(digits_dir, tmp_path, capsys) -> None:
+    import pyarrow.parquet as pq
+
+    out, export = tmp_path / "results", tmp_path / "board" / "rows.parquet"
+    base = ["eval", str(digits_dir), "--seeds", "1", "--epochs", "1", "--device", "cpu", "--out", str(out), "--no-progress"]
+    assert main(base + ["--methods", "ce", "--configs", "sym-00"]) == 0
+    assert main(base + ["--methods", "mixup", "--configs", "sym-00", "--export", str(export)]) == 0
+    assert "1 rows of this sweep written to" in capsys.readouterr().out
+    assert read_results(out).num_rows == 2  # the store holds both sweeps ...
+    assert pq.read_table(export)["method"].to_pylist() == ["mixup"]  # ... the export only this one

@@ -45,6 +45,14 @@ def test_plan_checks_names(digits_dir) -> None:
         plan_sweep(digits_dir, ["ce"], ["sym-00"], 1, method_params={"gce": {"q": 1}})
 
 
+def test_true_t_methods_run_only_where_the_config_has_a_t(digits_dir) -> None:
+    _, _, specs = plan_sweep(digits_dir, ["ce", "forward"], ["sym-40", "web-40"], 1, epochs=1)
+    assert sorted((s.config, s.method) for s in specs) == [("sym-40", "ce"), ("sym-40", "forward"),
+                                                          ("web-40", "ce")]
+    with pytest.raises(HarnessError, match="'forward' needs the config's transition matrix"):
+        plan_sweep(digits_dir, ["forward"], ["web-40"], 1, epochs=1)
+
+
 def test_plan_cross_product(digits_dir) -> None:
     name, fps, specs = plan_sweep(digits_dir, ["ce", "mixup"], ["sym-00", "sym-40"], [0, 5], epochs=1)
     assert name == "digits" and set(fps) == {"sym-00", "sym-40"}

@@ -28,6 +28,8 @@ from cnlbench.harness.tuning import (
     load_tuned,
     method_grid,
     select_best,
+    standard_error,
+    SELECTION_RULE,
     summarise,
     tuning_config,
     write_tuned,
@@ -99,6 +101,24 @@ def test_select_best_uses_noisy_validation_and_prefers_earlier_on_ties():
     assert select_best([{"status": "failed", "val_acc_best": math.nan}]) is None
 
 
+def test_one_standard_error_rule_keeps_the_reference_unless_the_split_can_tell():
+    # n_val = 180 at accuracy 0.56: one standard error = sqrt(.56 * .44 / 180) = 0.0370
+    assert standard_error(0.56, 180) == pytest.approx(math.sqrt(0.56 * 0.44 / 180))
+    ref = {"status": "ok", "val_acc_best": 0.544, "i": 0}
+    close = [ref, {"status": "ok", "val_acc_best": 0.561, "i": 1}, {"status": "ok", "val_acc_best": 0.517, "i": 2}]
+    assert select_best(close, 180)["i"] == 0  # 0.561 - 0.544 = 1.7 points < 3.7: noise, keep the defaults
+    assert select_best(close)["i"] == 1  # the plain arg-max would chase it
+    far = [{"status": "ok", "val_acc_best": 0.422, "i": 0}, {"status": "ok", "val_acc_best": 0.583, "i": 1}]
+    assert select_best(far, 180)["i"] == 1  # 16 points > one standard error (3.7): the split can tell
+    # exactly one standard error below the best is still kept
+    edge = 0.6 - standard_error(0.6, 100)
+    assert select_best([{"status": "ok", "val_acc_best": edge, "i": 0},
+                        {"status": "ok", "val_acc_best": 0.6, "i": 1}], 100)["i"] == 0
+    # a failed reference point: the best ok trial
+    assert select_best([{"status": "failed", "val_acc_best": math.nan, "i": 0},
+                        {"status": "ok", "val_acc_best": 0.3, "i": 1}], 180)["i"] == 1
+
+
 # -- the tuned-settings file ---------------------------------------------------------------
 def _doc(**kinds):
     return {"format": TUNED_FORMAT, "dataset": "digits", "model": "digits-cnn", "kinds": kinds}
@@ -165,6 +185,30 @@ def test_summarise_records_choice_cost_and_trials():
     assert doc["kinds"]["sym"]["methods"]["ce"]["chosen"] == {"lr_mult": 3.0, "params": {}}
     assert doc["kinds"]["sym"]["methods"]["gce"]["chosen"] is None
     assert doc["cost"]["runs"] == 3 and doc["cost"]["per_method"]["gce"]["relative_to_ce"] == pytest.approx(0.25)
+    assert SELECTION_RULE == doc["selection"]
+    # 0.7 vs 0.5: on 20 examples one standard error of 0.7 is 0.102 < 0.2, so the best is chosen
+    assert summarise(rows, {**plan, "n_val": {"sym": 20}})["kinds"]["sym"]["methods"]["ce"]["chosen"]["lr_mult"] == 3.0
+    # on 4 examples it is 0.229 > 0.2: the reference point (lr x1) is kept
+    assert summarise(rows, {**plan, "n_val": {"sym": 4}})["kinds"]["sym"]["methods"]["ce"]["chosen"]["lr_mult"] == 1.0
+
+
+def test_summarise_scores_a_setting_by_its_mean_over_seeds():
+    s1, s3 = {"lr_mult": 1.0, "params": {}}, {"lr_mult": 3.0, "params": {}}
+    plan = {"dataset": "digits", "model": "digits-cnn", "train": {"epochs": 3}, "kinds": {"sym": "sym-40"},
+            "n_val": {"sym": 10_000}, "fingerprints": {"sym-40": "f"}, "seeds": [1000, 1001],
+            "trials": {"a0": ("sym", "ce", s1), "a1": ("sym", "ce", s1), "b0": ("sym", "ce", s3), "b1": ("sym", "ce", s3)}}
+    rows = [{"run_id": "a0", "status": "ok", "val_acc_best": 0.60, "wall_time_s": 1.0},
+            {"run_id": "a1", "status": "ok", "val_acc_best": 0.50, "wall_time_s": 1.0},
+            {"run_id": "b0", "status": "ok", "val_acc_best": 0.58, "wall_time_s": 1.0},
+            {"run_id": "b1", "status": "ok", "val_acc_best": 0.58, "wall_time_s": 1.0}]
+    entry = summarise(rows, plan)["kinds"]["sym"]["methods"]["ce"]
+    assert [t["val_acc_best"] for t in entry["trials"]] == pytest.approx([0.55, 0.58])
+    assert entry["trials"][0]["val_acc_seeds"] == pytest.approx([0.60, 0.50])
+    assert entry["chosen"] == s3  # 0.58 beats 0.55 by more than one SE on 10,000 examples (0.005)
+    # a setting with one failed seed is not ok
+    rows[3] = {"run_id": "b1", "status": "failed", "val_acc_best": math.nan, "wall_time_s": 1.0}
+    entry = summarise(rows, plan)["kinds"]["sym"]["methods"]["ce"]
+    assert entry["trials"][1]["status"] == "failed" and entry["chosen"] == s1
 
 
 # -- run identity --------------------------------------------------------------------------
