@@ -134,7 +134,9 @@ def _tuning(rows: Sequence[Mapping[str, Any]]) -> str:
     note = tuned_settings_note(rows)
     if note:
         return ("`cnlbench tune`: every method (CE included) got the same 9 trials per noise kind at a mid level, "
-                "selected on the NOISY validation split and frozen for every level and seed; " + note)
+                "selected on the NOISY validation split by the one-standard-error rule (a method keeps its defaults "
+                "unless a setting beats them by more than one standard error) and frozen for every level and seed; "
+                + note)
     tuned: dict[str, set[str]] = {}
     for r in rows:
         params = r.get("method_params") or "{}"

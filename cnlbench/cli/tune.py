@@ -14,9 +14,12 @@ DESCRIPTION = """\
 Tune each METHOD (CE included) with the same budget: 9 settings per method and noise kind (learning-
 rate multipliers x up to three values of at most two method parameters; a method without
 parameters gets nine learning rates), each trained once (seed 1000, which evaluation sweeps do
-not use by default) on ONE mid-level config per noise kind (sym-40, asym-40, web-40, ...). The
-setting with the best NOISY-validation accuracy is frozen for every level and seed of that kind;
-clean test labels are never read. Runs go to a results store (--out, resumable: re-running the
+not use by default) on ONE mid-level config per noise kind (sym-40, asym-40, web-40, ...).
+Selection is the one-standard-error rule on the NOISY validation split: a method keeps its
+published defaults at the reference learning rate unless the best setting beats them by more
+than one binomial standard error of its accuracy (with several --seeds, a setting scores the
+mean). The chosen setting is frozen for every level and seed of that kind; clean test labels are
+never read. Runs go to a results store (--out, resumable: re-running the
 command skips finished trials); the chosen settings, every trial and the tuning cost (runs,
 wall time relative to CE) go to the tuned-settings file (--write, default OUT/tuned.json), which
 `cnlbench eval --tuned FILE` consumes.
@@ -110,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"{len(result.run_ids)} tuning runs: {result.skipped} already in {args.out}, {result.written} trained now, "
           f"{len(result.failed)} failed now; model {doc['model']}, {doc['train']['epochs']} epochs")
-    print(f"\nchosen settings (highest NOISY-validation accuracy), written to {write}:")
+    print(f"\nchosen settings (one-standard-error rule on the NOISY validation split: the defaults unless the best "
+          f"setting beats them by more than one standard error), written to {write}:")
     print(settings_table(doc))
     cost = doc["cost"]
     print(f"\ntuning cost: {cost['runs']} runs, {cost['wall_time_s'] / 60:.1f} min of run time "
