@@ -16,35 +16,33 @@ absent. A run seen twice (same ``run_id``) is kept once (the last ``ok`` copy wi
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import pyarrow as pa
+
 from cnlbench.errors import CnlbenchError, UnreadableResultsError
-from cnlbench.harness.store import DAMAGED, unreadable_reason
+from cnlbench.harness.store import COLUMNS, DAMAGED, unreadable_reason
+from cnlbench.manifest.recipe import parse_config_name
 
 __all__ = ["FLOAT_COLUMNS", "INT_COLUMNS", "STRING_COLUMNS", "parse_config", "normalise_row", "read_results"]
 
-STRING_COLUMNS = (
-    "run_id", "dataset", "config", "noise_kind", "method", "model", "method_params", "curves",
-    "device", "cnlbench_version", "manifest_fingerprint", "status", "error", "tuning", "train_config",
-)
-FLOAT_COLUMNS = (
-    "level", "test_acc_final", "test_acc_best_val", "val_acc_best", "ece", "overconfidence",
-    "auroc_noise", "abstain_coverage", "abstain_acc", "wall_time_s", "ece_final", "overconfidence_final",
-    "auroc_noise_final", "abstain_coverage_final", "abstain_acc_final",
-)
-INT_COLUMNS = ("seed", "epochs", "best_epoch", "ece_bins", "n_test")
+def _by_type(test: Any) -> tuple[str, ...]:
+    return tuple(name for name, typ in COLUMNS.items() if test(typ))
 
-_CONFIG_RE = re.compile(r"^(?P<kind>.+)-(?P<pp>\d{2,3})$")
+
+#: The store's columns (:data:`cnlbench.harness.store.COLUMNS`) by type, plus ``n_test``: an
+#: optional integer a row may carry (its test-set size, for the binomial half-width).
+STRING_COLUMNS = _by_type(pa.types.is_string)
+FLOAT_COLUMNS = _by_type(pa.types.is_floating)
+INT_COLUMNS = _by_type(pa.types.is_integer) + ("n_test",)
 
 
 def parse_config(config: str) -> tuple[str, float]:
-    """``"sym-40" -> ("sym", 0.40)``; a named label set (``"cifar10n-aggre"``) -> ``(name, nan)``."""
-    m = _CONFIG_RE.match(config or "")
-    if not m:
-        return (config or "", math.nan)
-    return m.group("kind"), int(m.group("pp")) / 100.0
+    """:func:`cnlbench.manifest.recipe.parse_config_name` with NaN for no level:
+    ``"sym-40" -> ("sym", 0.40)``; a named label set (``"cifar10n-aggre"``) -> ``(name, nan)``."""
+    kind, level = parse_config_name(config)
+    return kind, math.nan if level is None else level
 
 
 def _float(v: Any) -> float:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,9 @@ import numpy as np
 import torch
 
 from cnlbench.errors import DeviceError, HarnessError
+from cnlbench.manifest.recipe import parse_config_name
+from cnlbench.manifest.schema import SPLITS
 
-SPLITS = ("train", "validation", "test")
 #: Bytes of decoded image tensors a process keeps, per device (each entry is one split of one
 #: dataset; the newest entry is kept whatever its size). 2 GiB holds CIFAR-10 and CIFAR-100
 #: (184 MB each) or one 84x84 Mini-ImageNet (1.3 GB); a worker that serves many runs (Ray)
@@ -207,20 +207,18 @@ def _to_device(host: HostSplit, device: torch.device) -> SplitTensors:
 # --------------------------------------------------------------------------------------------
 # Built datasets (cnlbench.manifest)
 
-_LEVEL_SUFFIX = re.compile(r"^(?P<kind>.+)-(?P<pp>\d{2})$")
-
-
 def noise_kind_and_level(config: str, metadata: dict[str, Any] | None = None) -> tuple[str, float | None]:
     """(noise kind, requested level) from the split metadata, else from the config name
-    (``sym-40`` -> ("sym", 0.40); a named label set such as ``cifar10n-aggre`` -> (name, None))."""
+    (:func:`cnlbench.manifest.recipe.parse_config_name`: ``sym-40`` -> ("sym", 0.40); a named
+    label set such as ``cifar10n-aggre`` -> (name, None))."""
     meta = metadata or {}
     kind = meta.get("noise_kind")
     level = meta.get("requested_level")
-    m = _LEVEL_SUFFIX.match(config)
+    name_kind, name_level = parse_config_name(config)
     if kind is None:
-        kind = m.group("kind") if m else config
-    if level is None and m:
-        level = int(m.group("pp")) / 100.0
+        kind = name_kind
+    if level is None:
+        level = name_level
     return str(kind), (None if level is None else float(level))
 
 

@@ -8,7 +8,7 @@ from cnlbench.manifest.families import (
     get_family,
     register_family,
 )
-from cnlbench.manifest.recipe import ConfigEntry, Recipe, config_name, load_recipe
+from cnlbench.manifest.recipe import ConfigEntry, Recipe, config_name, load_recipe, parse_config_name
 from cnlbench.manifest.build import BuildReport, ConfigSummary, build_from_recipe
 from cnlbench.manifest.reader import BuiltDataset, ManifestSplit, open_dataset
 from cnlbench.manifest.validate import validate_dataset
@@ -33,5 +33,6 @@ __all__ = [
     "family_names",
     "get_family",
     "load_recipe",
+    "parse_config_name",
     "register_family",
 ]

@@ -278,10 +278,6 @@ class BuiltDataset:
         t = self.record["configs"][config].get("requested_matrix")
         return None if t is None else np.asarray(t, dtype=np.float64)
 
-    def level(self, config: str) -> float | None:
-        self._check(config, "train")
-        return self.record["configs"][config]["level"]
-
 
 def open_dataset(path: str | Path, image_root: str | Path | None = None) -> BuiltDataset:
     """Open a dataset folder written by ``cnlbench build`` (see :class:`BuiltDataset`)."""

@@ -99,9 +99,28 @@ class Recipe:
         return out
 
 
+#: ``<kind>-<pp>``: two digits for recipe levels (fractions in [0, 1)), three for 100%.
+_LEVEL_SUFFIX = re.compile(r"^(?P<kind>.+)-(?P<pp>\d{2,3})$")
+
+
 def config_name(kind: str, level: float) -> str:
-    """``<kind>-<pp>``: the level in percent with two digits (``sym``, 0.4 -> ``sym-40``)."""
+    """``<kind>-<pp>``: the level in percent with two digits (``sym``, 0.4 -> ``sym-40``).
+
+    The one writer of config names; :func:`parse_config_name` is the one reader. A config
+    holding a named label set keeps its own name (``cifar10n-aggre``) and has no level."""
     return f"{kind}-{int(round(level * 100)):02d}"
+
+
+def parse_config_name(config: str) -> tuple[str, float | None]:
+    """The (kind, level) a config name carries, the inverse of :func:`config_name`:
+    ``"sym-40" -> ("sym", 0.40)``, ``"asym-100" -> ("asym", 1.0)``; a named label set
+    (``"cifar10n-aggre"``) or any name without a ``-<pp>`` suffix -> ``(name, None)``. Builds
+    record kind and level; this is for readers that hold only the name (a results row, a
+    published setting)."""
+    m = _LEVEL_SUFFIX.match(config or "")
+    if not m:
+        return config or "", None
+    return m.group("kind"), int(m.group("pp")) / 100.0
 
 
 def _fail(key: str, problem: str, fix: str) -> RecipeError:
