@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cnlbench.errors import RecipeError
+from cnlbench.noise import DEFAULT_LEVELS
+from cnlbench.noise.sampling import MODES
 
 TOP_KEYS = {
     "name": "dataset name (letters, digits, '.', '_', '-')",
@@ -33,17 +35,11 @@ TOP_KEYS = {
     "configs": "list of config families [{kind: NAME, noise: FAMILY, ...params}]",
 }
 ENTRY_KEYS = {"kind", "noise", "levels", "nested", "mode"}
-MODES = ("exact", "per-sample")
 IMAGE_MODES = ("embed", "reference")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 #: Source option keys treated as paths and resolved against the recipe's folder.
 _PATH_KEY_RE = re.compile(r"^(root|path|dir|file|files)$|_(root|path|dir|file|files)$")
-
-try:  # the promised default levels; fall back only while the noise layer is being written
-    from cnlbench.noise import DEFAULT_LEVELS
-except ImportError:  # pragma: no cover
-    DEFAULT_LEVELS = (0.0, 0.05, 0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.60, 0.80)
 
 
 @dataclass(frozen=True)

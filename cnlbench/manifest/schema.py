@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import pyarrow as pa
 
 from cnlbench.errors import ManifestError
+from cnlbench.noise.result import ORIENTATION  # noqa: F401 - recorded in every build and card
 
 if TYPE_CHECKING:  # HF ``datasets`` is imported where a feature is made: reading a built
     # folder (the harness) needs only pyarrow, and ``datasets`` is a slow, optional import there
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # HF ``datasets`` is imported where a feature is made: readin
 
 #: Key of the cnlbench JSON in the Parquet key-value metadata.
 METADATA_KEY = b"cnlbench"
-ORIENTATION = "T[i,j] = P(noisy=j | clean=i)"
 SPLITS = ("train", "validation", "test")
 
 
