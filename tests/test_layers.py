@@ -1,8 +1,9 @@
 """The package layout shows the architecture: each layer imports only the layers before it.
 
-Order: errors -> noise -> sources -> manifest -> harness -> board -> cli. Checked statically on
-every module's import statements (including imports inside functions), so a lazy import cannot
-sneak a dependency upwards either.
+Order: errors -> noise -> sources -> manifest -> harness -> board -> reproduce -> cli (paper
+reproductions build data and train, so they sit above the board's statistics and below the CLI).
+Checked statically on every module's import statements (including imports inside functions), so
+a lazy import cannot sneak a dependency upwards either.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "cnlbench"
-ORDER = ["errors", "noise", "sources", "manifest", "harness", "board", "cli"]
+ORDER = ["errors", "noise", "sources", "manifest", "harness", "board", "reproduce", "cli"]
 
 
 def _layer(module: str) -> str | None:

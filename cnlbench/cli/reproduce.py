@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnlbench.board.reproduce import get_reproduction, list_text, plan_text, reproduce
+    from cnlbench.reproduce import get_reproduction, list_text, plan_text, reproduce
 
     if args.list:
         print(list_text(), end="")

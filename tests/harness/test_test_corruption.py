@@ -16,7 +16,7 @@ from cnlbench.harness.engine import RunSpec, TrainConfig, default_train_config, 
 
 @pytest.fixture(scope="module")
 def dac_digits(tmp_path_factory, repo_root):
-    from cnlbench.board.reproduce import effective_recipe, get_reproduction, ensure_dataset
+    from cnlbench.reproduce import effective_recipe, get_reproduction, ensure_dataset
 
     out = tmp_path_factory.mktemp("dac")
     plan = get_reproduction("thulasidasan2019-dac").plan("reduced")

@@ -13,7 +13,7 @@ and the order of the ten losses in each column (Spearman's rho with a bootstrap 
 
 from __future__ import annotations
 
-from cnlbench.board.reproduce import Direction, Ordering, Published, Reproduction, ScalePlan
+from cnlbench.reproduce.model import Direction, Ordering, Published, Reproduction, ScalePlan
 
 METHODS = ("ce", "unhinged", "sigmoid", "savage", "bootstrap-soft", "bootstrap-hard",
            "backward", "forward", "backward-that", "forward-that")

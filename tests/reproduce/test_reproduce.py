@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnlbench.board import reproduce as R
+import cnlbench.reproduce as R
 from cnlbench.cli import main
 from cnlbench.errors import CnlbenchError
 from cnlbench.harness.methods import method_names
@@ -90,18 +90,18 @@ def test_patrini_configs_exist_in_its_digits_build(tmp_path):
     from cnlbench.manifest.recipe import config_name
 
     built = [config_name(e["kind"], lv) for e in recipe["configs"] for lv in recipe["levels"]]
-    chosen, missing = R._choose_configs(plan, built)
+    chosen, missing = R.choose_configs(plan, built)
     assert set(chosen) == {"sym-00", "sym-20", "asym-20", "asym-60"} and not missing
 
 
 def test_optional_configs_are_reported_not_fatal():
     plan = R.get_reproduction("jiang2020").plan("reduced")
     sym = ["sym-00", "sym-20", "sym-40", "sym-60", "sym-80", "asym-20"]
-    chosen, missing = R._choose_configs(plan, sym + ["web-20", "web-40"])
+    chosen, missing = R.choose_configs(plan, sym + ["web-20", "web-40"])
     assert chosen == ["sym-20", "sym-40", "sym-60", "sym-80", "web-20", "web-40"] and missing == ["web-60", "web-80"]
     strict = R.get_reproduction("patrini2017").plan("reduced")
     with pytest.raises(CnlbenchError, match="asym-60"):
-        R._choose_configs(strict, ["sym-00", "sym-20", "asym-20"])
+        R.choose_configs(strict, ["sym-00", "sym-20", "asym-20"])
 
 
 def test_full_scale_refuses_without_data(tmp_path):
@@ -337,7 +337,7 @@ def test_summary_over_levels_is_the_cnwl_mean_with_a_t_interval_across_levels():
     means = np.array([85.0, 60.0, 20.0])
     assert sym.estimate == pytest.approx(means.mean()) and sym.n == 3
     assert sym.half_width == pytest.approx(T975_2 * means.std(ddof=1) / math.sqrt(3), rel=1e-6)
-    assert R._interval_text(got["ce", "web"]) == "n/a (n=2 < 3)"  # no interval over two levels
+    assert R.interval_text(got["ce", "web"]) == "n/a (n=2 < 3)"  # no interval over two levels
 
 
 # -- the DAC metrics at the selected epoch ---------------------------------------------------
@@ -391,7 +391,7 @@ def test_smoke_dac_runs_through_the_sweep_with_the_test_corruption(tmp_path):
     for r in rows:
         assert r["status"] == "ok", r["error"]
         assert json.loads(r["train_config"])["test_corruption"] == "structured"
-        point = R._selected_point(r)
+        point = R.selected_point(r)
         assert ("test_affected_abstain_coverage" in point) == (r["method"] == "dac")
         assert math.isnan(R.row_metric(r, "abstain_affected")) == (r["method"] == "ce")
     assert "blur-20 71 of 355; randcls-10 36 of 355" in res.report

@@ -16,7 +16,7 @@ printed) and overconfidence error (OE), of the network at the end of training.
 
 from __future__ import annotations
 
-from cnlbench.board.reproduce import Direction, Reproduction, ScalePlan
+from cnlbench.reproduce.model import Direction, Reproduction, ScalePlan
 
 CITATION = """@inproceedings{thulasidasan2019mixup,
   title     = {On Mixup Training: Improved Calibration and Predictive Uncertainty for Deep Neural Networks},

@@ -16,7 +16,7 @@ the cells two sources agree on (**corroborated**) and the rest of one transcript
 
 from __future__ import annotations
 
-from cnlbench.board.reproduce import Direction, Published, Reproduction, ScalePlan
+from cnlbench.reproduce.model import Direction, Published, Reproduction, ScalePlan
 
 CITATION = """@inproceedings{thulasidasan2019combating,
   title     = {Combating Label Noise in Deep Learning Using Abstention},

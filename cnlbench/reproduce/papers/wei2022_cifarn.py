@@ -9,7 +9,7 @@ not the board's protocol).
 
 from __future__ import annotations
 
-from cnlbench.board.reproduce import Published
+from cnlbench.reproduce.model import Published
 
 SOURCE = ("Wei et al. 2022 (ICLR), CIFAR-N cross-entropy baseline, ResNet-34; quoted by two "
           "peer-reviewed papers")

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from cnlbench.board import reproduce as R
+import cnlbench.reproduce as R
 from cnlbench.harness.methods import method_names
 
 
@@ -61,7 +61,7 @@ def test_secondary_numbers_print_marked():
 
 
 def test_patrini_table_is_all_forty_cells_primary():
-    from cnlbench.board.reproductions import patrini2017 as P
+    from cnlbench.reproduce.papers import patrini2017 as P
 
     r = R.get_reproduction("patrini2017")
     cells = {(p.method, p.setting): p for p in r.published if p.dataset == "cifar10"}

@@ -15,7 +15,7 @@ table per level and against the CNWL summaries (Spearman's rho with a bootstrap 
 
 from __future__ import annotations
 
-from cnlbench.board.reproduce import Direction, Ordering, Published, Reproduction, ScalePlan
+from cnlbench.reproduce.model import Direction, Ordering, Published, Reproduction, ScalePlan
 
 CITATION = """@inproceedings{jiang2020beyond,
   title     = {Beyond Synthetic Noise: Deep Learning on Controlled Noisy Labels},
