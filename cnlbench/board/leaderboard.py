@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from cnlbench import __version__
 from cnlbench.board import stats
-from cnlbench.board._io import atomic_write_text, slugify
+from cnlbench.board._io import slugify
 from cnlbench.board.grid import Page
 from cnlbench.board.html import render_html
 from cnlbench.board.markdown import METRIC_NAMES, render_markdown
@@ -25,6 +25,7 @@ from cnlbench.board.protocol import memorisation_note, protocol_flags, tuned_set
 from cnlbench.board.results import read_results
 from cnlbench.board.submission import load_accepted
 from cnlbench.board.table import BoardTable, build_tables
+from cnlbench.manifest.atomic import atomic_write_text
 
 __all__ = ["WEB_KINDS", "SYNTHETIC_KINDS", "KIND_NOTES", "LeaderboardOutput", "write_leaderboard", "tables_json",
            "provenance", "kind_notes", "table_flags"]

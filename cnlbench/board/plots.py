@@ -26,10 +26,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from cnlbench.board._io import atomic_write_bytes
 from cnlbench.board.references import FAMILIES, METHOD_INFO, method_info
 from cnlbench.board.table import BoardTable, Column, MethodRow
 from cnlbench.harness.store import CURVE_TRAIN_CLEAN, CURVE_TRAIN_NOISY_GIVEN
+from cnlbench.manifest.atomic import atomic_write_bytes
 
 __all__ = [
     "CLEAN_CURVE_KEYS",

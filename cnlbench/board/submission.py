@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from cnlbench import __version__
-from cnlbench.board._io import atomic_write_text, slugify
+from cnlbench.board._io import slugify
 from cnlbench.board.results import normalise_row, parse_config
-from cnlbench.errors import SubmissionError
+from cnlbench.errors import CnlbenchError, SubmissionError
+from cnlbench.manifest import open_dataset
+from cnlbench.manifest.atomic import BUILD_RECORD, atomic_write_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -306,29 +308,20 @@ class PublishedDataset:
 
 
 def _fingerprints_from_build_json(folder: Path) -> PublishedDataset | None:
-    f = folder / "cnlbench-build.json"
+    """Name and ``configs.<name>.fingerprint`` of the build record ``cnlbench-build.json``,
+    read as plain JSON (size-limited); ``None`` when absent, unreadable or without any."""
+    f = folder / BUILD_RECORD
     if not f.is_file() or f.stat().st_size > 50 * 1024 * 1024:
         return None
     try:
         rec = json.loads(f.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(rec, dict):
+    if not isinstance(rec, dict) or not isinstance(rec.get("configs"), dict):
         return None
-    recipe = rec.get("recipe") if isinstance(rec.get("recipe"), dict) else {}
-    name = rec.get("name") or rec.get("dataset") or recipe.get("name") or folder.name
-    fps: dict[str, str] = {}
-    raw = rec.get("fingerprints")
-    if isinstance(raw, dict):
-        fps = {str(k): str(v) for k, v in raw.items() if isinstance(v, str)}
-    configs = rec.get("configs")
-    if not fps and isinstance(configs, dict):
-        fps = {str(k): str(v["fingerprint"]) for k, v in configs.items()
-               if isinstance(v, dict) and isinstance(v.get("fingerprint"), str)}
-    if not fps and isinstance(configs, list):
-        fps = {str(c.get("name") or c.get("config")): str(c["fingerprint"]) for c in configs
-               if isinstance(c, dict) and isinstance(c.get("fingerprint"), str) and (c.get("name") or c.get("config"))}
-    return PublishedDataset(str(name), fps) if fps else None
+    fps = {str(k): str(v["fingerprint"]) for k, v in rec["configs"].items()
+           if isinstance(v, dict) and isinstance(v.get("fingerprint"), str)}
+    return PublishedDataset(str(rec.get("name") or folder.name), fps) if fps else None
 
 
 def published_fingerprints(folder: str | Path, *, recompute: bool = False) -> PublishedDataset:
@@ -337,31 +330,25 @@ def published_fingerprints(folder: str | Path, *, recompute: bool = False) -> Pu
     Opens the folder with ``cnlbench.manifest.open_dataset`` and takes each config's
     fingerprint as recorded by the build (``recompute=True``: recomputed over the Parquet
     content with ``BuiltDataset.fingerprint(config)``, slow for large image sets). If the
-    manifest layer cannot open the folder, falls back to the ``configs.<name>.fingerprint``
-    entries of its ``cnlbench-build.json`` build record.
+    manifest layer cannot open the folder (e.g. only the build record was published), reads
+    the ``configs.<name>.fingerprint`` entries of its ``cnlbench-build.json``.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SubmissionError(f"--manifests {folder} is a file, not a folder; pass a dataset folder `cnlbench build` wrote")
     if not folder.is_dir():
         raise FileNotFoundError(f"manifest folder {folder} does not exist; pass a dataset folder `cnlbench build` wrote")
-    opened_error: Exception | None = None
     try:
-        from cnlbench.manifest import open_dataset
-
         ds = open_dataset(folder)
-        get = ds.fingerprint if recompute or not hasattr(ds, "recorded_fingerprint") else ds.recorded_fingerprint
+        get = ds.fingerprint if recompute else ds.recorded_fingerprint
         return PublishedDataset(str(ds.name), {c: str(get(c)) for c in ds.configs})
-    except ImportError:
-        pass
-    except Exception as exc:  # a folder the manifest layer cannot open: fall back to the build record
+    except Exception as exc:  # a folder the manifest layer cannot open: read the build record
         opened_error = exc
     rec = _fingerprints_from_build_json(folder)
     if rec is None:
-        why = f" (open_dataset said: {opened_error})" if opened_error else ""
         raise SubmissionError(
-            f"manifest folder {folder} has no readable config fingerprints{why}; pass the folder "
-            "`cnlbench build` wrote (it holds cnlbench-build.json)"
+            f"manifest folder {folder} has no readable config fingerprints (open_dataset said: {opened_error}); "
+            f"pass the folder `cnlbench build` wrote (it holds {BUILD_RECORD})"
         )
     return rec
 
@@ -422,7 +409,7 @@ def submission_slug(sub: Mapping[str, Any]) -> str:
     """File stem ``<method>-<version>``, slugified: no separators, ``..``, NUL or absolute paths."""
     try:
         return slugify(f"{sub['method']}-{sub['method_version']}")
-    except ValueError as exc:
+    except CnlbenchError as exc:
         raise SubmissionError(f"method/method_version cannot name a file: {exc}") from exc
 
 

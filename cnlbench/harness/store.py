@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from cnlbench import __version__
 from cnlbench.errors import DamagedPartError, HarnessError, StoreLockedError
-from cnlbench.manifest.atomic import _pid_alive, atomic_write_bytes, fsync_path
+from cnlbench.manifest.atomic import atomic_write_bytes, fsync_path, pid_alive
 
 #: Keys of the per-epoch memorisation curves in a row's ``curves`` JSON: train accuracy on the
 #: clean subset, on the noisy subset against the label it was GIVEN (memorisation of the wrong
@@ -126,12 +126,6 @@ def row_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temporary sibling, fsync, ``os.replace``, then fsync the folder (the rename is durable)."""
-    atomic_write_bytes(path, data)
-    fsync_path(path.parent)
-
-
 def write_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
     """Write ``rows`` (store rows) as ONE zstd Parquet file at ``path``, atomically; the
     file a board, a submission or a commit takes (``cnlbench eval --export FILE``)."""
@@ -140,8 +134,7 @@ def write_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
     sink = pa.BufferOutputStream()
     pq.write_table(row_table(rows), sink, compression="zstd")
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(p, sink.getvalue().to_pybytes())
+    atomic_write_bytes(p, sink.getvalue().to_pybytes())
     return p
 
 
@@ -157,7 +150,7 @@ def _dead_temporary(name: str) -> bool:
     if not (name.startswith(".") and ".tmp-" in name):
         return False
     pid = name.split(".tmp-", 1)[1].split("-", 1)[0]
-    return pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))
+    return pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid))
 
 
 #: Lock files held by this process (POSIX record locks do not exclude within one process).
@@ -201,7 +194,7 @@ class _StoreLock:
                         raise
                 else:  # pragma: no cover - no POSIX locks: trust a live pid in the file
                     pid = self.path.read_text(encoding="utf-8", errors="replace").split()[:1]
-                    if pid and pid[0].isdigit() and int(pid[0]) != os.getpid() and _pid_alive(int(pid[0])):
+                    if pid and pid[0].isdigit() and int(pid[0]) != os.getpid() and pid_alive(int(pid[0])):
                         os.close(fd)
                         return False
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -339,7 +332,7 @@ class ResultsStore:
         return meta
 
     def _write_meta(self) -> None:
-        _atomic_write(self.path / STORE_FILE, json.dumps(self.meta, indent=2, sort_keys=True).encode("utf-8"))
+        atomic_write_bytes(self.path / STORE_FILE, json.dumps(self.meta, indent=2, sort_keys=True).encode("utf-8"))
 
     def check_fingerprints(self, dataset: str, fingerprints: Mapping[str, str]) -> None:
         """Refuse configs whose manifest fingerprint differs from the one the store was built
@@ -378,7 +371,7 @@ class ResultsStore:
         target = self.part_path(run_id)
         buf = pa.BufferOutputStream()
         pq.write_table(table, buf, write_page_checksum=True)
-        _atomic_write(target, buf.getvalue().to_pybytes())
+        atomic_write_bytes(target, buf.getvalue().to_pybytes())
         return target
 
     def import_rows(self, table: pa.Table) -> int:

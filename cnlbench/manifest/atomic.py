@@ -1,6 +1,10 @@
 """Atomic writes: files and whole output folders appear complete or not at all.
 
-A build writes into ``OUT.tmp-<pid>-<random>`` beside ``OUT``, flushes everything it wrote to
+Files: :func:`atomic_write_bytes` / :func:`atomic_write_text`, the one implementation every
+layer from the manifest up writes with (results parts, tuned settings, leaderboards,
+submissions).
+
+Folders: a build writes into ``OUT.tmp-<pid>-<random>`` beside ``OUT``, flushes everything it wrote to
 stable storage with ONE filesystem sync (:func:`sync_tree`: Linux ``syncfs``, else
 ``os.sync``, else an fsync per file) instead of one fsync per file, then swaps it in: the previous ``OUT`` (if any) is renamed aside, the new folder renamed to ``OUT``, the
 old one deleted. On any failure the temporary folder is removed and the previous ``OUT`` stays
@@ -86,9 +90,15 @@ def sync_tree(root: str | Path) -> str:
     return "fsync"
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary sibling, fsync and ``os.replace``."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The one atomic file write of the package: a hidden temporary sibling
+    ``.<name>.tmp-<pid>-<random>`` (readers skip it; a results store deletes it once its writer
+    is gone), fsync, ``os.replace``, then an fsync of the folder so the rename survives a power
+    loss. Missing parent folders are created. Returns ``path``."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(tmp, "wb") as f:
@@ -99,9 +109,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+    fsync_path(path.parent)
+    return path
 
 
-def _pid_alive(pid: int) -> bool:
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (owned by anyone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -120,7 +138,7 @@ def _stale_siblings(out: Path, tag: str) -> list[Path]:
     for sib in out.parent.iterdir():
         if sib.name.startswith(prefix):
             pid = sib.name[len(prefix):].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                 found.append(sib)
     return sorted(found, key=lambda p: p.lstat().st_mtime, reverse=True)
 
