@@ -135,8 +135,6 @@ def sweep_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """Check eval's flags before anything trains or is written, and return them as keyword
     arguments of :func:`~cnlbench.harness.sweep.run_sweep` (less ``dataset`` and ``out``).
     Shared with verbs that reuse eval's arguments (a flag such a verb lacks is skipped)."""
-    import math
-
     from cnlbench.errors import HarnessError
     from cnlbench.harness.sweep import parse_param
 
@@ -203,34 +201,15 @@ def _submission_meta(args: argparse.Namespace, method: str) -> dict[str, Any]:
             "code_url": args.code_url, "paper_url": args.paper_url}
 
 
-def summary_table(rows: list[dict[str, Any]], metric: str = "test_acc_best_val") -> str:
-    """Markdown table: mean ``metric`` (percent) per method x config with n and a 95% t interval."""
-    from cnlbench.board.stats import t_interval
+def summary_text(rows: list[dict[str, Any]], metric: str = "test_acc_best_val") -> str:
+    """The sweep's summary as the board prints it in a terminal (:func:`cnlbench.board.text.render_text`):
+    per (dataset, noise kind) one table, per method x config the mean (percent) +- the 95% t
+    half-width over seeds; failed runs are counted in the table's notes."""
+    from cnlbench.board.results import normalise_row
+    from cnlbench.board.table import build_tables
+    from cnlbench.board.text import render_text
 
-    groups: dict[tuple[str, str], list[float]] = {}
-    failed: dict[tuple[str, str], int] = {}
-    order = {r["config"]: (r["noise_kind"], r["level"] if math.isfinite(r["level"]) else -1.0) for r in rows}
-    configs = sorted(order, key=lambda c: (order[c], c))
-    for r in rows:
-        key = (r["method"], r["config"])
-        if r["status"] == "ok" and math.isfinite(r[metric]):
-            groups.setdefault(key, []).append(100.0 * r[metric])
-        else:
-            failed[key] = failed.get(key, 0) + 1
-    methods = sorted({m for m, _ in list(groups) + list(failed)})
-    lines = ["| method | " + " | ".join(configs) + " |", "|---" * (len(configs) + 1) + "|"]
-    for m in methods:
-        cells = []
-        for c in configs:
-            vals = groups.get((m, c), [])
-            iv = t_interval(vals) if vals else None
-            cell = "-" if iv is None else (f"{iv.estimate:.2f} ± {iv.half_width:.2f} (n={iv.n})" if iv.has_interval
-                                           else f"{iv.estimate:.2f} (n={iv.n})")
-            if failed.get((m, c)):
-                cell += f", {failed[(m, c)]} failed"
-            cells.append(cell)
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n\n".join(render_text(t) for t in build_tables([normalise_row(r) for r in rows], metric))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -250,8 +229,8 @@ def run(args: argparse.Namespace) -> int:
     for r in result.failed:
         print(f"  failed: {r['method']} {r['config']} seed {r['seed']}: {r['error'].splitlines()[0]}", file=sys.stderr)
     report_store_notes(result, args.out)
-    print("\ntest accuracy (%) at the epoch of best NOISY-validation accuracy, mean ± 95% t half-width over seeds:")
-    print(summary_table(rows))
+    print()
+    print(summary_text(rows))
     if args.submission:
         write_submission(rows, args)
     return 1 if any(r["status"] != "ok" for r in rows) else 0

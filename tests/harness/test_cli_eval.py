@@ -37,7 +37,8 @@ def test_end_to_end(digits_dir, tmp_path, capsys) -> None:
             "--epochs", "1", "--device", "cpu", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "4 runs: 0 already" in text and "| ce |" in text and "| mixup |" in text and "sym-40" in text
+    assert "4 runs: 0 already" in text and "digits / sym: clean test accuracy" in text  # the board's text table
+    assert "\nce " in text and "\nmixup " in text and "40%" in text and "(n=1)" in text
     t = read_results(out)
     assert t.num_rows == 4 and set(t["status"].to_pylist()) == {"ok"}
     assert main(argv) == 0
