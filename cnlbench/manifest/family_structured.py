@@ -42,7 +42,7 @@ from cnlbench.manifest.families import NOISY_SPLITS, ConfigPlan, FamilyContext, 
 from cnlbench.manifest.fingerprint import stable_hash
 from cnlbench.manifest.recipe import config_name
 from cnlbench.sources.base import ImageAccess
-from cnlbench.sources.images import ArrayImages
+from cnlbench.sources.views import ArrayImages
 
 __all__ = ["GENERATORS", "apply_test_feature", "build_structured", "decode_images", "structured_test_rng"]
 

@@ -55,7 +55,6 @@ import numpy as np
 from cnlbench.errors import MissingDataError, RecipeError
 from cnlbench.manifest.build import holdout_count, validation_mask
 from cnlbench.manifest.families import ConfigPlan, FamilyContext, SplitPlan, register_family
-from cnlbench.manifest.images import IndexedImages, MixedImages
 from cnlbench.manifest.recipe import config_name
 from cnlbench.noise.web import WebNoiseResult, web_noise_levels
 from cnlbench.sources.base import ImageAccess
@@ -66,18 +65,15 @@ from cnlbench.sources.cnwl import (
     AnnotatedPool,
     CnwlRelease,
     FolderImageStore,
-    ImageStore,
-    SourceImageStore,
     ImportedSplit,
-    StoreImages,
+    SourceImageStore,
     image_subdirs,
     import_split,
     level_file_name,
     read_annotations,
     read_pool_table,
-    resolve_names,
-    searched_folders,
 )
+from cnlbench.sources.views import ImageStore, IndexedImages, StoreImages, combine_images, resolve_names, searched_folders
 
 PARAMS = ("pool", "images", "image_size", "text_only", "on_shortage", "missing", "from_splits", "colors", "blue_kind",
           "validation_fraction")
@@ -86,29 +82,6 @@ VALIDATION_FRACTION = 0.1
 PACKAGED_POOLS = ("digits-web",)
 #: How many missing names a warning shows (the metadata lists all).
 _SHOW = 10
-
-
-class _Combined(ImageAccess):
-    """Like :class:`MixedImages` but tolerating parts with different roots: then every row is
-    in-memory for the build (``relpath`` is ``None``) and a reference build copies the bytes."""
-
-    def __init__(self, parts: Sequence[ImageAccess], which: np.ndarray, index: np.ndarray):
-        self.parts, self.which, self.index = list(parts), np.asarray(which, np.int64), np.asarray(index, np.int64)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def encoded(self, index: int) -> bytes:
-        return self.parts[int(self.which[index])].encoded(int(self.index[index]))
-
-
-def combine_images(parts: Sequence[ImageAccess], which: np.ndarray, index: np.ndarray) -> ImageAccess:
-    """Row ``i`` = image ``index[i]`` of ``parts[which[i]]``."""
-    roots = {Path(p.root).resolve() for p in parts if p.root is not None}
-    in_memory = any(p.root is None for p in parts)
-    if len(roots) > 1 or (roots and in_memory):
-        return _Combined(parts, which, index)
-    return MixedImages(parts, which, index)
 
 
 def _str_list(ctx: FamilyContext, key: str) -> list[str]:
@@ -399,5 +372,5 @@ def web_family(ctx: FamilyContext) -> list[ConfigPlan]:
     return generated_plans(ctx)
 
 
-__all__ = ["check_disjoint", "combine_images", "generated_plans", "holdout_description", "holdout_mask", "import_plans", "imported_plan",
+__all__ = ["check_disjoint", "generated_plans", "holdout_description", "holdout_mask", "import_plans", "imported_plan",
            "load_pool", "pool_file_names", "web_family"]

@@ -12,9 +12,6 @@ from cnlbench.noise.matrices import (
     validate_transition_matrix,
 )
 from cnlbench.noise.presets import (
-    CIFAR10_CLASSES,
-    CIFAR100_COARSE,
-    CIFAR100_FINE,
     CIFAR100_FINE_TO_COARSE,
     FAMILY_NAMES,
     NoiseFamily,
@@ -36,9 +33,6 @@ from cnlbench.noise.structured import (
 )
 
 __all__ = [
-    "CIFAR10_CLASSES",
-    "CIFAR100_COARSE",
-    "CIFAR100_FINE",
     "CIFAR100_FINE_TO_COARSE",
     "DEFAULT_LEVELS",
     "FAMILY_NAMES",

@@ -1,7 +1,6 @@
 """Clean datasets behind one small interface (see :mod:`cnlbench.sources.base`)."""
 
 from cnlbench.sources.base import (
-    BytesImages,
     ImageAccess,
     Source,
     SplitData,
@@ -9,6 +8,7 @@ from cnlbench.sources.base import (
     register_source,
     source_kinds,
 )
+from cnlbench.sources.views import BytesImages
 
 __all__ = [
     "BytesImages",

@@ -35,6 +35,8 @@ class ImageAccess(abc.ABC):
       POSIX path relative to :attr:`root` from :meth:`relpath`; :meth:`encoded` reads the file
       (through :func:`cnlbench.sources.images.read_image_file`, which refuses paths that escape
       the root, non-images and decompression bombs).
+
+    Every implementation lives in :mod:`cnlbench.sources.views`.
     """
 
     #: Folder file-backed images are resolved against; ``None`` for in-memory sources.
@@ -61,19 +63,6 @@ class ImageAccess(abc.ABC):
         """Encoded bytes for ``indices`` (all, in order, when ``None``)."""
         for i in range(len(self)) if indices is None else indices:
             yield self.encoded(int(i))
-
-
-class BytesImages(ImageAccess):
-    """Images held as a list of encoded byte strings (one per example, in split order)."""
-
-    def __init__(self, blobs: Sequence[bytes]):
-        self._blobs = blobs
-
-    def __len__(self) -> int:
-        return len(self._blobs)
-
-    def encoded(self, index: int) -> bytes:
-        return bytes(self._blobs[index])
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,9 @@ from typing import Any
 import numpy as np
 
 from cnlbench.errors import MissingDataError, SourceError
-from cnlbench.noise import presets as _noise_presets
 from cnlbench.sources.base import Source, SplitData, register_source
-from cnlbench.sources.images import ArrayImages, ArrowBinaryImages
 from cnlbench.sources.safe_pickle import load_restricted
+from cnlbench.sources.views import ArrayImages, ArrowBinaryImages
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -40,11 +39,30 @@ __all__ = [
     "CifarSource",
 ]
 
-#: Canonical class names (the noise layer's presets hold the one copy; CIFAR-100 fine names are
-#: alphabetical, coarse names are the 20 official superclasses).
-CIFAR10_CLASSES: tuple[str, ...] = tuple(_noise_presets.CIFAR10_CLASSES)
-CIFAR100_FINE_CLASSES: tuple[str, ...] = tuple(_noise_presets.CIFAR100_FINE)
-CIFAR100_COARSE_CLASSES: tuple[str, ...] = tuple(_noise_presets.CIFAR100_COARSE)
+#: Canonical class names, in label order (CIFAR-100 fine names are alphabetical, coarse names are
+#: the 20 official superclasses; the noise presets' superclass table indexes these).
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+CIFAR100_FINE_CLASSES: tuple[str, ...] = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
+    "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
+    "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur",
+    "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard",
+    "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain",
+    "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket",
+    "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider",
+    "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor",
+    "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+)
+CIFAR100_COARSE_CLASSES: tuple[str, ...] = (
+    "aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables",
+    "household_electrical_devices", "household_furniture", "insects", "large_carnivores",
+    "large_man-made_outdoor_things", "large_natural_outdoor_scenes", "large_omnivores_and_herbivores",
+    "medium_mammals", "non-insect_invertebrates", "people", "reptiles", "small_mammals", "trees",
+    "vehicles_1", "vehicles_2",
+)
 
 _SPEC: dict[str, dict[str, Any]] = {
     "cifar10": {

@@ -19,8 +19,9 @@ from functools import lru_cache
 import numpy as np
 
 from cnlbench.errors import SourceError
-from cnlbench.sources.base import BytesImages, Source, SplitData, register_source
+from cnlbench.sources.base import Source, SplitData, register_source
 from cnlbench.sources.png import encode_png
+from cnlbench.sources.views import BytesImages
 
 CITATION = """@misc{alpaydin1998digits,
   author = {Alpaydin, E. and Kaynak, C.},

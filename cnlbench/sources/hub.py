@@ -24,7 +24,8 @@ import numpy as np
 
 from cnlbench.errors import MissingDataError, SourceError
 from cnlbench.sources.base import ImageAccess, Source, SplitData, register_source
-from cnlbench.sources.images import ArrowBinaryImages, verify_image
+from cnlbench.sources.images import verify_image
+from cnlbench.sources.views import ArrowBinaryImages
 
 __all__ = ["HubSource"]
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from cnlbench.errors import MissingDataError, SourceError
 from cnlbench.sources.base import Source, SplitData, register_source
-from cnlbench.sources.images import FileImages, resize_transform
+from cnlbench.sources.images import resize_transform
+from cnlbench.sources.views import FileImages
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolderSource"]
 

@@ -7,8 +7,9 @@
 * :func:`resize_encode` produces PNG bytes deterministically through
   :func:`cnlbench.sources.png.encode_png` (the bytes depend only on the pixels, not on the
   Pillow/zlib version); resampling is Pillow's bilinear filter.
-* :class:`ArrayImages` and :class:`ArrowBinaryImages` are :class:`ImageAccess` helpers used by
-  the archive-backed sources (CIFAR pickles / Parquet, Hub datasets).
+* :func:`resize_transform` is the crop-and-resize transform of
+  :class:`~cnlbench.sources.views.FileImages`; every image access class lives in
+  :mod:`cnlbench.sources.views`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,10 @@ from typing import Any, Callable
 import numpy as np
 
 from cnlbench.errors import MissingDataError, SourceError
-from cnlbench.sources.base import ImageAccess
 from cnlbench.sources.png import encode_png
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
-    "ArrayImages",
-    "ArrowBinaryImages",
-    "FileImages",
     "check_relpath",
     "decode_array",
     "decode_rgb",
@@ -247,7 +244,7 @@ def resize_transform(
     size: int | tuple[int, int] | None,
     boxes: np.ndarray | None = None,
 ) -> Callable[[bytes, int, str], bytes] | None:
-    """A :class:`FileImages` transform: crop example ``i`` to ``boxes[i]`` = ``(x1, y1, x2, y2)``
+    """A :class:`~cnlbench.sources.views.FileImages` transform: crop example ``i`` to ``boxes[i]`` = ``(x1, y1, x2, y2)``
     (pixels, (N, 4) array) when given, resize to ``size`` when given, re-encode as PNG.
     ``None`` when neither is asked for (files are then passed through unchanged)."""
     if size is None and boxes is None:
@@ -258,102 +255,3 @@ def resize_transform(
         return resize_encode(data, size, name=name, crop_box=box)  # type: ignore[arg-type]
 
     return transform
-
-
-# --------------------------------------------------------------------------------------------
-# ImageAccess helpers
-
-
-class ArrayImages(ImageAccess):
-    """Images held as one (N, H, W, C) uint8 array; :meth:`encoded` gives PNG bytes."""
-
-    def __init__(self, pixels: np.ndarray):
-        if pixels.dtype != np.uint8 or pixels.ndim not in (3, 4):
-            raise SourceError(
-                f"ArrayImages needs (N, H, W[, C]) uint8 pixels, got {pixels.dtype} {pixels.shape}"
-            )
-        self.pixels = pixels
-
-    def __len__(self) -> int:
-        return int(self.pixels.shape[0])
-
-    def encoded(self, index: int) -> bytes:
-        return encode_png(self.pixels[index])
-
-
-class ArrowBinaryImages(ImageAccess):
-    """Encoded images held in a pyarrow binary array (e.g. the ``bytes`` field of an HF Image
-    column), sliced without copying the whole column into Python objects."""
-
-    def __init__(self, array: Any, *, name: str = "images"):
-        import pyarrow as pa
-
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-        if pa.types.is_large_binary(array.type):
-            off_dtype = np.int64
-        elif pa.types.is_binary(array.type):
-            off_dtype = np.int32
-        else:
-            raise SourceError(f"{name}: expected a binary column of encoded images, got {array.type}")
-        if array.null_count:
-            first = int(np.flatnonzero(np.asarray(array.is_null()))[0])
-            raise SourceError(
-                f"{name}: {array.null_count} images have no bytes (first at row {first}); "
-                "the dataset stores paths only; embed the image bytes first"
-            )
-        _, offsets, data = array.buffers()
-        self._offsets = np.frombuffer(offsets, dtype=off_dtype)[array.offset : array.offset + len(array) + 1]
-        self._data = memoryview(data) if data is not None else memoryview(b"")
-        self._len = len(array)
-
-    def __len__(self) -> int:
-        return self._len
-
-    def encoded(self, index: int) -> bytes:
-        if not -self._len <= index < self._len:
-            raise IndexError(index)
-        index %= self._len
-        return bytes(self._data[self._offsets[index] : self._offsets[index + 1]])
-
-
-class FileImages(ImageAccess):
-    """File-backed images: ``root / relpaths[i]``, read safely, optionally re-encoded.
-
-    ``transform(bytes, index, relpath) -> bytes`` (e.g. :func:`resize_transform`) is applied
-    by :meth:`encoded`; without it the file's own bytes are returned (verified to decode).
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        relpaths: list[str],
-        transform: Callable[[bytes, int, str], bytes] | None = None,
-    ):
-        self.root = Path(root)
-        self._relpaths = [check_relpath(p) for p in relpaths]
-        self._transform = transform
-
-    def __len__(self) -> int:
-        return len(self._relpaths)
-
-    def relpath(self, index: int) -> str:
-        return self._relpaths[index]
-
-    def reference_path(self, index: int) -> str | None:
-        """``None`` when a transform (resize, crop) re-encodes the file: a reference build then
-        stores the transformed bytes under its own ``images/``, so its manifest points at the
-        pixels it trains on, never at the untransformed original."""
-        return None if self._transform is not None else self._relpaths[index]
-
-    def encoded(self, index: int) -> bytes:
-        rel = self._relpaths[index]
-        data = read_image_file(self.root, rel)
-        if self._transform is None:
-            verify_image(data, rel)
-            return data
-        return self._transform(data, index, rel)
-
-    def missing(self) -> list[int]:
-        """Indices whose file does not exist under :attr:`root` (cheap ``stat`` per file)."""
-        return [i for i, p in enumerate(self._relpaths) if not (self.root / p).is_file()]

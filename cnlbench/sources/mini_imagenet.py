@@ -27,7 +27,8 @@ import numpy as np
 
 from cnlbench.errors import MissingDataError, SourceError
 from cnlbench.sources.base import Source, SplitData, register_source
-from cnlbench.sources.images import FileImages, check_relpath, resize_transform
+from cnlbench.sources.images import check_relpath, resize_transform
+from cnlbench.sources.views import FileImages
 
 __all__ = ["MiniImageNetSource", "read_file_list"]
 

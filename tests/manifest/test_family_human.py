@@ -12,7 +12,8 @@ from cnlbench.manifest import family_human  # noqa: F401  (registers the familie
 from cnlbench.manifest.build import carve_validation
 from cnlbench.manifest.families import FamilyContext, plan_configs
 from cnlbench.manifest.recipe import ConfigEntry
-from cnlbench.sources.base import BytesImages, SplitData
+from cnlbench.sources.base import SplitData
+from cnlbench.sources.views import BytesImages
 
 N = 50_000
 RATES = {"aggre_label": 0.09, "worse_label": 0.4}

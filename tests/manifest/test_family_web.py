@@ -337,7 +337,7 @@ def test_generated_train_and_validation_share_no_id(built):
 def test_a_plan_whose_validation_overlaps_train_is_refused():
     from cnlbench.manifest.families import ConfigPlan, SplitPlan
     from cnlbench.manifest.family_web import check_disjoint
-    from cnlbench.sources.base import BytesImages
+    from cnlbench.sources.views import BytesImages
 
     def split(ids):
         n = len(ids)

@@ -5,9 +5,6 @@ import pytest
 
 from cnlbench.errors import NoiseSpecError
 from cnlbench.noise import (
-    CIFAR10_CLASSES,
-    CIFAR100_COARSE,
-    CIFAR100_FINE,
     CIFAR100_FINE_TO_COARSE,
     FAMILY_NAMES,
     cifar100_superclass_matrix,
@@ -15,6 +12,9 @@ from cnlbench.noise import (
     symmetric_matrix,
 )
 from cnlbench.noise.presets import cifar100_next_in_superclass
+from cnlbench.sources.cifar import CIFAR10_CLASSES
+from cnlbench.sources.cifar import CIFAR100_COARSE_CLASSES as CIFAR100_COARSE
+from cnlbench.sources.cifar import CIFAR100_FINE_CLASSES as CIFAR100_FINE
 
 # The official superclass membership (CIFAR-100 web page), written by name.
 OFFICIAL = {

@@ -11,14 +11,8 @@ from fixtures_sources import jpeg_bytes
 from PIL import Image
 
 from cnlbench.errors import MissingDataError, SourceError
-from cnlbench.sources.images import (
-    ArrowBinaryImages,
-    FileImages,
-    decode_rgb,
-    read_image_file,
-    resize_encode,
-    verify_image,
-)
+from cnlbench.sources.images import decode_rgb, read_image_file, resize_encode, verify_image
+from cnlbench.sources.views import ArrowBinaryImages, FileImages
 
 
 @pytest.fixture
