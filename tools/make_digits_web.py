@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnlbench.manifest.atomic import replace_directory, sync_tree
 from cnlbench.sources.cnwl import CNWL_LEVELS, level_file_name, write_annotations, write_split_file
 from cnlbench.sources.digits_web import pool_path
 from cnlbench.sources.png import encode_png
@@ -134,7 +135,8 @@ def _write_images(path: Path, records: list[dict]) -> None:
 
 
 def generate(out: str | Path) -> Path:
-    """Write the whole pool folder to ``out`` (atomically: built beside it, then renamed)."""
+    """Write the whole pool folder to ``out`` (atomically: built beside it, synced, then swapped in
+    by :func:`cnlbench.manifest.atomic.replace_directory`)."""
     from cnlbench.noise import make_family, noise_levels
     from cnlbench.noise.web import WebPool, web_noise_levels
     from cnlbench.sources.digits import DigitsSource
@@ -169,13 +171,8 @@ def generate(out: str | Path) -> Path:
     for level, res in blue.items():
         write_split_file(tmp / "split" / level_file_name("blue", level), names.tolist(), res.noisy_labels.tolist())
     write_split_file(tmp / "split" / "clean_validation", [f"{i}.png" for i in test.ids.tolist()], test.labels.tolist())
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out)
+    sync_tree(tmp)
+    replace_directory(tmp, out)
     return out
 
 
