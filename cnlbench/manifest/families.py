@@ -192,7 +192,7 @@ _FAMILIES: dict[str, FamilyBuilder] = {}
 #: Families registered by modules of other engineers, imported lazily on first use.
 BUILTIN_FAMILY_MODULES: dict[str, str] = {
     "web": "cnlbench.manifest.family_web",
-    "external": "cnlbench.manifest.family_human",
+    "external": "cnlbench.manifest.family_external",
     "human": "cnlbench.manifest.family_human",
     "structured": "cnlbench.manifest.family_structured",
     "part-dependent": "cnlbench.manifest.family_instance",

@@ -1,15 +1,12 @@
-"""Noise families for real noisy-label sets: ``human`` (CIFAR-10N / CIFAR-100N) and
-``external`` (any label file).
+"""The noise family for real noisy-label sets: ``human`` (CIFAR-10N / CIFAR-100N), and the
+alignment and plan every real label set shares (the ``external`` family of any label file,
+:mod:`cnlbench.manifest.family_external`, builds on them).
 
-Recipe entries::
+Recipe entry::
 
     configs:
       - {kind: cifar10n, noise: human, file: ../data/cifar10n/CIFAR-10_human.pt,
          sets: [cifar10n-aggre, cifar10n-worst]}        # default: every set of the file
-      - {kind: mylabels, noise: external, file: labels/noisy.npy, name: my-noisy,
-         noise_source: human, license: CC-BY-4.0}
-      - {kind: idn, noise: external, file: idn-40.csv, noisy_column: label_noisy,
-         clean_column: label}                         # .npy, .json, .pt, .csv/.txt: see sources/external.py
 
 Each set becomes ONE config named after it (``cifar10n-aggre``; external: ``name``, default the
 entry's kind), with no nominal level (``level: None``), ``nested: false`` and no requested
@@ -37,11 +34,8 @@ import numpy as np
 from cnlbench.errors import RecipeError, SourceError
 from cnlbench.manifest.families import NOISY_SPLITS, ConfigPlan, FamilyContext, SplitPlan, register_family
 from cnlbench.sources.cifar_n import CIFAR_N_CITATION, CIFAR_N_LICENSE, CIFAR_N_ROWS, CIFAR_N_SETS, cifar_n_labels
-from cnlbench.sources.external import validate_external_labels
 
-__all__ = ["build_external", "build_human", "source_order"]
-
-_NOISE_SOURCES = ("human", "synthetic", "web", "structured")
+__all__ = ["build_human", "label_set_plan", "source_order"]
 
 
 def source_order(ctx: FamilyContext, n_file: int, what: str = "the label file") -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
@@ -80,7 +74,7 @@ def _external_result(clean: np.ndarray, noisy: np.ndarray, num_classes: int, sou
     return from_external_labels(clean, noisy, source=source, num_classes=num_classes)
 
 
-def _plan(
+def label_set_plan(
     ctx: FamilyContext,
     name: str,
     noisy_full: np.ndarray,
@@ -89,6 +83,10 @@ def _plan(
     spec: dict[str, Any],
     noise_source: str,
 ) -> ConfigPlan:
+    """The config ``name`` of a real label set: ``noisy_full`` (file order) mapped onto the clean
+    splits by ``positions`` (see :func:`source_order`; a split not covered stays clean), rows
+    marked noisy where the label differs, ``spec`` completed with the full file's realised rate
+    and what validation holds."""
     full = _external_result(clean_full, noisy_full, ctx.num_classes, noise_source)
     splits = {}
     for split in NOISY_SPLITS:
@@ -141,7 +139,7 @@ def build_human(ctx: FamilyContext) -> list[ConfigPlan]:
         positions, clean_full, _ = source_order(ctx, CIFAR_N_ROWS)
         _, noisy_full = cifar_n_labels(str(name), path, clean_labels=clean_full)
         plans.append(
-            _plan(
+            label_set_plan(
                 ctx, str(name), noisy_full, positions, clean_full,
                 {
                     "family": "human", "set": str(name), "file": path.name, "key": spec.key,
@@ -151,29 +149,3 @@ def build_human(ctx: FamilyContext) -> list[ConfigPlan]:
             )
         )
     return plans
-
-
-@register_family("external")
-def build_external(ctx: FamilyContext) -> list[ConfigPlan]:
-    """One config from a label file (params: ``file``, ``name``, ``noise_source``, ``license``,
-    ``citation``); see :mod:`cnlbench.sources.external` for the formats."""
-    ctx.check_params(["file", "name", "noise_source", "license", "citation", "noisy_column", "clean_column", "key"])
-    path = ctx.path(ctx.param("file", types=str))
-    name = ctx.param("name", ctx.kind, types=str)
-    noise_source = ctx.param("noise_source", "human", types=str)
-    if noise_source not in _NOISE_SOURCES:
-        raise RecipeError(
-            f"recipe key `configs[kind={ctx.kind}].noise_source`: {noise_source!r}; use one of {list(_NOISE_SOURCES)}"
-        )
-    from cnlbench.sources.external import read_external_labels
-
-    columns = {c: ctx.param(c, None, types=(str, type(None))) for c in ("noisy_column", "clean_column", "key")}
-    _, probe = read_external_labels(path, **columns)
-    positions, clean_full, _ = source_order(ctx, len(probe), f"label file {str(path)!r}")
-    noisy_full = validate_external_labels(path, clean_full, ctx.num_classes, **columns)
-    spec = {
-        "family": "external", "file": path.name, **{k: v for k, v in columns.items() if v is not None},
-        "license": ctx.param("license", "unknown (set `license:` in the recipe entry)", types=str),
-        "citation": ctx.param("citation", "", types=str),
-    }
-    return [_plan(ctx, name, noisy_full, positions, clean_full, spec, noise_source)]

@@ -105,7 +105,7 @@ def read_cifar_n(path: str | Path) -> dict[str, np.ndarray]:
         raise SourceError(
             f"{path}: expected a dict of label arrays, got {type(obj).__name__}; not a CIFAR-N file"
         )
-    from cnlbench.sources.external import hard_labels
+    from cnlbench.noise.external import hard_labels
 
     out: dict[str, np.ndarray] = {}
     for k, v in obj.items():

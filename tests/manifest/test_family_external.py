@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnlbench.errors import MissingDataError, SourceError
-from cnlbench.sources.external import read_external_labels, validate_external_labels
+from cnlbench.manifest.family_external import read_external_labels, validate_external_labels
 
 CLEAN = np.array([0, 1, 2, 0, 1, 2, 0, 1], dtype=np.int64)
 NOISY = np.array([0, 2, 2, 0, 1, 0, 0, 1], dtype=np.int64)

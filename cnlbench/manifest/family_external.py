@@ -1,4 +1,17 @@
-"""External noisy-label files: one label per training example, in source order.
+"""The ``external`` noise family: one config from a label file, one noisy label per training
+example in source order.
+
+Recipe entry::
+
+    configs:
+      - {kind: mylabels, noise: external, file: labels/noisy.npy, name: my-noisy,
+         noise_source: human, license: CC-BY-4.0}
+      - {kind: idn, noise: external, file: idn-40.csv, noisy_column: label_noisy,
+         clean_column: label}
+
+The config is named ``name`` (default the entry's kind) and built like the ``human`` family's
+sets (:mod:`cnlbench.manifest.family_human`: alignment by source order, no nominal level,
+realised rate and matrix from the rows, noisy validation where the file covers it).
 
 Accepted formats (chosen by suffix; examples in ``docs/recipes.md``):
 
@@ -20,8 +33,8 @@ is named): it proves the file is in the source's order. Soft labels (an (N, K) a
 distributions) are refused with a message saying what is expected.
 
 :func:`read_external_labels` reads; :func:`validate_external_labels` checks against the source;
-:func:`external_noise` turns the labels into a :class:`cnlbench.noise.NoiseResult` via
-``cnlbench.noise.from_external_labels``.
+:func:`build_external` is the family. Label arrays are checked by
+:func:`cnlbench.noise.external.hard_labels` and described by ``cnlbench.noise.from_external_labels``.
 """
 
 from __future__ import annotations
@@ -29,57 +42,18 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnlbench.errors import MissingDataError, SourceError
+from cnlbench.errors import MissingDataError, RecipeError, SourceError
+from cnlbench.manifest.families import ConfigPlan, FamilyContext, register_family
+from cnlbench.manifest.family_human import label_set_plan, source_order
+from cnlbench.noise.external import EXPECTED_LABELS, hard_labels
 
-if TYPE_CHECKING:  # pragma: no cover
-    from cnlbench.noise import NoiseResult
-
-__all__ = ["LABEL_SUFFIXES", "external_noise", "hard_labels", "read_external_labels", "validate_external_labels"]
+__all__ = ["LABEL_SUFFIXES", "build_external", "read_external_labels", "validate_external_labels"]
 
 LABEL_SUFFIXES = (".npy", ".json", ".pt", ".pth", ".txt", ".csv")
 _CLEAN_NAMES = ("clean", "clean_label", "clean_labels", "label_clean", "true_label", "label_true", "label")
-_EXPECTED = (
-    "cnlbench needs one hard noisy label per training example: an (N,) array of integer class "
-    "indices 0..K-1 (e.g. numpy.save(path, labels.astype('int64')))"
-)
-
-
-def hard_labels(value: Any, where: str) -> np.ndarray:
-    """``value`` as (N,) int64 hard labels, or a :class:`SourceError` naming ``where`` that says
-    what is wrong: soft labels ((N, K) floats), another shape, non-integer values."""
-    try:
-        arr = np.asarray(value)
-    except ValueError as exc:  # ragged nested lists
-        raise SourceError(f"{where}: not a flat list of labels ({exc}); {_EXPECTED}") from None
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim == 2 and arr.dtype.kind in "fiub" and arr.shape[1] > 1:
-        raise SourceError(
-            f"{where}: soft labels are not supported: the file holds an {arr.shape} {arr.dtype} array (a label "
-            f"distribution or several annotations per example). {_EXPECTED}; reduce each row to one label "
-            "first (a majority vote, or a draw with your own seeded generator)"
-        )
-    if arr.ndim != 1:
-        raise SourceError(f"{where}: labels have shape {arr.shape} ({arr.dtype}); {_EXPECTED}")
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "f" and len(arr):
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
-        if not len(bad):
-            return arr.astype(np.int64)
-        raise SourceError(f"{where}: label {arr[bad[0]]!r} at row {int(bad[0])} is not a whole number; {_EXPECTED}")
-    if arr.dtype.kind == "b":
-        raise SourceError(f"{where}: labels are booleans; {_EXPECTED}")
-    bad_row = 0
-    if arr.dtype.kind == "O":
-        bad_row = next((i for i, v in enumerate(arr.tolist()) if isinstance(v, bool) or not isinstance(v, int)), 0)
-    elif not len(arr):
-        raise SourceError(f"{where} holds no labels; {_EXPECTED}")
-    raise SourceError(f"{where}: label {arr.tolist()[bad_row]!r:.40} at row {bad_row} is not an integer; {_EXPECTED}")
 
 
 def _parse_int(text: str, path: Path, line_no: int) -> int:
@@ -204,7 +178,7 @@ def _read_json(path: Path, key: str | None) -> np.ndarray:
         return hard_labels(data, str(path))
     for i, v in enumerate(data):
         if isinstance(v, bool) or not isinstance(v, int):
-            raise SourceError(f"{path}: entry {i} is {v!r:.40}, not an integer label; {_EXPECTED}")
+            raise SourceError(f"{path}: entry {i} is {v!r:.40}, not an integer label; {EXPECTED_LABELS}")
     return hard_labels(np.asarray(data, dtype=np.int64), str(path))
 
 
@@ -247,9 +221,9 @@ def read_external_labels(
                 "numpy.save(path, labels.astype('int64'))"
             ) from None
         except (OSError, EOFError) as e:
-            raise SourceError(f"{path}: not a readable .npy file ({e}); {_EXPECTED}") from None
+            raise SourceError(f"{path}: not a readable .npy file ({e}); {EXPECTED_LABELS}") from None
         if not isinstance(arr, np.ndarray):
-            raise SourceError(f"{path}: holds several arrays (an .npz?); {_EXPECTED}")
+            raise SourceError(f"{path}: holds several arrays (an .npz?); {EXPECTED_LABELS}")
         return None, hard_labels(arr, str(path))
     if suffix == ".json":
         return None, _read_json(path, key)
@@ -300,16 +274,28 @@ def validate_external_labels(
     return noisy
 
 
-def external_noise(
-    path: str | Path,
-    clean_labels: np.ndarray,
-    num_classes: int,
-    *,
-    noise_source: str = "human",
-) -> "NoiseResult":
-    """Validated external labels as a :class:`~cnlbench.noise.NoiseResult` (realised rate and
-    matrix computed by ``cnlbench.noise.from_external_labels``)."""
-    from cnlbench.noise import from_external_labels
+_NOISE_SOURCES = ("human", "synthetic", "web", "structured")
 
-    noisy = validate_external_labels(path, clean_labels, num_classes)
-    return from_external_labels(np.asarray(clean_labels, dtype=np.int64), noisy, source=noise_source)
+
+@register_family("external")
+def build_external(ctx: FamilyContext) -> list[ConfigPlan]:
+    """One config from a label file (params: ``file``, ``name``, ``noise_source``, ``license``,
+    ``citation``, ``noisy_column``, ``clean_column``, ``key``); formats in the module docstring."""
+    ctx.check_params(["file", "name", "noise_source", "license", "citation", "noisy_column", "clean_column", "key"])
+    path = ctx.path(ctx.param("file", types=str))
+    name = ctx.param("name", ctx.kind, types=str)
+    noise_source = ctx.param("noise_source", "human", types=str)
+    if noise_source not in _NOISE_SOURCES:
+        raise RecipeError(
+            f"recipe key `configs[kind={ctx.kind}].noise_source`: {noise_source!r}; use one of {list(_NOISE_SOURCES)}"
+        )
+    columns = {c: ctx.param(c, None, types=(str, type(None))) for c in ("noisy_column", "clean_column", "key")}
+    _, probe = read_external_labels(path, **columns)
+    positions, clean_full, _ = source_order(ctx, len(probe), f"label file {str(path)!r}")
+    noisy_full = validate_external_labels(path, clean_full, ctx.num_classes, **columns)
+    spec = {
+        "family": "external", "file": path.name, **{k: v for k, v in columns.items() if v is not None},
+        "license": ctx.param("license", "unknown (set `license:` in the recipe entry)", types=str),
+        "citation": ctx.param("citation", "", types=str),
+    }
+    return [label_set_plan(ctx, name, noisy_full, positions, clean_full, spec, noise_source)]
