@@ -91,10 +91,21 @@ def _scale_factor(metric: str) -> float:
     return 100.0 if metric in PERCENT_METRICS else 1.0
 
 
+def _kind(config: str) -> str:
+    """The noise kind a config name carries (``web-40`` -> ``web``; a named label set is its own
+    kind), read by :func:`cnlbench.manifest.recipe.parse_config_name`."""
+    from cnlbench.manifest.recipe import parse_config_name
+
+    return parse_config_name(config)[0]
+
+
 def _level_key(config: str) -> str:
-    """The level suffix that pairs configs across noise kinds (``web-40`` -> ``40``)."""
-    head, sep, tail = config.rpartition("-")
-    return tail if sep and tail.isdigit() else config
+    """The level suffix that pairs configs across noise kinds (``web-40`` -> ``40``; a config
+    without a level pairs by its whole name)."""
+    from cnlbench.manifest.recipe import parse_config_name
+
+    kind, level = parse_config_name(config)
+    return config if level is None else config[len(kind) + 1:]
 
 
 def metric_values(rows: Sequence[Mapping[str, Any]], method: str, config: str, metric: str,
@@ -295,7 +306,7 @@ def compare(repro: Reproduction, plan: ScalePlan, rows: Sequence[Mapping[str, An
         if r["config"] not in configs:
             configs.append(r["config"])
     order = {m: i for i, m in enumerate(plan.methods)}
-    configs.sort(key=lambda c: (c.rsplit("-", 1)[0], c))
+    configs.sort(key=lambda c: (_kind(c), c))
     out = []
     for metric in repro.metrics:
         f = _scale_factor(metric)
@@ -322,12 +333,12 @@ def summary_over_levels(plan: ScalePlan, rows: Sequence[Mapping[str, Any]], metr
 
     out = []
     f = _scale_factor(metric)
-    kinds = sorted({r["config"].rsplit("-", 1)[0] for r in rows})
+    kinds = sorted({_kind(r["config"]) for r in rows})
     for method in plan.methods:
         for kind in kinds:
             per_level: dict[str, list[float]] = {}
             for r in rows:
-                if r["method"] == method and r["config"].rsplit("-", 1)[0] == kind and r["status"] == "ok":
+                if r["method"] == method and _kind(r["config"]) == kind and r["status"] == "ok":
                     v = row_metric(r, metric) * f
                     if math.isfinite(v):
                         per_level.setdefault(r["config"], []).append(v)

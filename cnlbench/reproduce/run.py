@@ -180,9 +180,10 @@ def plan_text(repro: Reproduction, scale: str, *, seeds: int | None = None, epoc
     ]
     if tune:
         from cnlbench.harness.tuning import method_grid
+        from cnlbench.manifest.recipe import parse_config_name
 
         trials = sum(len(method_grid(m)) for m in plan.methods)
-        kinds = sorted({c.rsplit("-", 1)[0] for c in configs})
+        kinds = sorted({parse_config_name(c)[0] for c in configs})
         lines.append(f"- tuning (--tune): {trials} settings x {len(kinds)} noise kind(s) = {trials * len(kinds)} "
                      f"more runs of {ep} epochs")
     lines += [
