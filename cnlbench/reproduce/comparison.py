@@ -31,8 +31,11 @@ ABSTAIN_SELECTION = "val_abstain_acc"
 
 def selected_index(curves: Mapping[str, Any], best_epoch: Any) -> int | None:
     """Index into the per-epoch ``curves`` lists of the selected epoch, over the LAST stage:
-    the best finite ``val_abstain_acc`` (earliest on ties) when the method reports one, else
-    ``best_epoch`` (the engine's: best noisy-validation accuracy). None when absent."""
+    the best finite ``val_abstain_acc`` when the method reports one (the engine's selection rule,
+    :func:`cnlbench.harness.metrics.select_best_epoch`: earliest on ties), else ``best_epoch``
+    (the engine's: best noisy-validation accuracy). None when absent."""
+    from cnlbench.harness.metrics import select_best_epoch
+
     epochs = curves.get("epoch") or []
     stages = curves.get("stage") or [0] * len(epochs)
     if not epochs:
@@ -40,9 +43,10 @@ def selected_index(curves: Mapping[str, Any], best_epoch: Any) -> int | None:
     last = max(stages)
     idx = [i for i, st in enumerate(stages) if st == last]
     kept = curves.get(ABSTAIN_SELECTION) or []
-    scored = [(float(kept[i]), -i) for i in idx if i < len(kept) and kept[i] is not None and math.isfinite(kept[i])]
-    if scored:
-        return -max(scored)[1]
+    scores = [float(kept[i]) if i < len(kept) and kept[i] is not None and math.isfinite(kept[i]) else math.nan
+              for i in idx]
+    if any(math.isfinite(v) for v in scores):
+        return idx[select_best_epoch(scores)]
     return next((i for i in idx if epochs[i] == best_epoch), None)
 
 
