@@ -402,7 +402,7 @@ class _OpTrace(TorchDispatchMode):
 def s_in_step_syncs(check: Check, emit) -> dict[str, Any]:
     from cnlbench.harness.engine import Trainer, default_train_config
     from cnlbench.harness.methods.base import get_method
-    from cnlbench.harness.multirun import _Group
+    from cnlbench.harness.multirun import TrainingGroup
 
     model, size, channels, batch, steps = check.size["sync_model"]
     source = "digits" if model == "digits-cnn" else "cifar"
@@ -440,15 +440,15 @@ def s_in_step_syncs(check: Check, emit) -> dict[str, Any]:
 
     runs = 4 if check.cuda else 2
     for method in ("ce", "gce", "mixup"):
-        group = _Group([trainer(method, s) for s in range(runs)], "auto")
-        total = 10 * group.trainers[0]._steps_now()
+        group = TrainingGroup([trainer(method, s) for s in range(runs)], "auto")
+        total = 10 * group.trainers[0].steps_this_epoch()
         arrived = {r: (0, 0, 0, total) for r in range(runs)}
-        measure(f"packed {method} R={runs} ({group.net.impl})", lambda g=group, a=arrived: g._lockstep_epoch(a))
+        measure(f"packed {method} R={runs} ({group.net.impl})", lambda g=group, a=arrived: g.lockstep_epoch(a))
         group.close()
     for method in ("ce", "mentormix"):
         t = trainer(method, 0)
-        total = 10 * t._steps_now()
-        measure(f"single {method}", lambda t=t, total=total: t._train_epoch(0, 0, 0, total))
+        total = 10 * t.steps_this_epoch()
+        measure(f"single {method}", lambda t=t, total=total: t.train_epoch(0, 0, 0, total))
     blocking = sum(c["blocking_h2d_per_step"] for c in cases)
     return {"images": desc, "model": model, "batch": batch, "cases": cases, "passed": blocking == 0,
             "note": "passed: no blocking host-to-device copy in any step; scalar reads and device-to-host "
@@ -462,7 +462,7 @@ def _live(kinds: tuple[type, ...]) -> int:
 def s_memory_across_groups(check: Check, emit) -> dict[str, Any]:
     from cnlbench.harness.engine import Trainer
     from cnlbench.harness.models.grouped import GroupedNetwork
-    from cnlbench.harness.multirun import _Group, iter_group_rows
+    from cnlbench.harness.multirun import TrainingGroup, iter_group_rows
 
     model, size, n_train, runs, groups = check.size["groups"]
     n_eval = check.size["n_eval"]
@@ -478,7 +478,7 @@ def s_memory_across_groups(check: Check, emit) -> dict[str, Any]:
     after: list[dict[str, Any]] = []
     for k, (_, row) in enumerate(iter_group_rows(specs, max_runs=runs, tasks={"sym-00": task})):
         if k % runs == runs - 1:  # the group's last row: the group is done
-            rec = {"group": k // runs + 1, "live_trainers_and_groups": _live((Trainer, _Group, GroupedNetwork)),
+            rec = {"group": k // runs + 1, "live_trainers_and_groups": _live((Trainer, TrainingGroup, GroupedNetwork)),
                    "status": row["status"], "packed_runs": json.loads(row["curves"]).get("packed_runs")}
             if check.cuda:
                 rec.update(allocated_mib=(torch.cuda.memory_allocated() - base) / 2**20,
@@ -494,7 +494,7 @@ def s_memory_across_groups(check: Check, emit) -> dict[str, Any]:
 
 
 def s_memory_84px(check: Check, emit) -> dict[str, Any]:
-    from cnlbench.harness.multirun import _Group
+    from cnlbench.harness.multirun import TrainingGroup
     from multirun_throughput import make_trainer
 
     model, runs, n_train, batch = check.size["px84"]
@@ -507,11 +507,11 @@ def s_memory_84px(check: Check, emit) -> dict[str, Any]:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated() if check.cuda else 0
-        group = _Group([make_trainer(task, model, batch, s, "auto", False) for s in range(runs)], impl)
+        group = TrainingGroup([make_trainer(task, model, batch, s, "auto", False) for s in range(runs)], impl)
         padded = sum(t.augment.padded.nbytes for t in group.trainers)
-        total = 10 * group.trainers[0]._steps_now()
+        total = 10 * group.trainers[0].steps_this_epoch()
         try:
-            group._lockstep_epoch({r: (0, 0, 0, total) for r in range(runs)})
+            group.lockstep_epoch({r: (0, 0, 0, total) for r in range(runs)})
             _sync(check)
             rec: dict[str, Any] = {"padded_copies_mib": padded / 2**20}
             if check.cuda:
@@ -654,7 +654,7 @@ def s_compile(check: Check, emit) -> dict[str, Any]:
     import torch._dynamo
 
     from cnlbench.harness.engine import run_one
-    from cnlbench.harness.multirun import _Group, run_group
+    from cnlbench.harness.multirun import TrainingGroup, run_group
     from multirun_throughput import make_task as mt_task
     from multirun_throughput import make_trainer
 
@@ -673,9 +673,9 @@ def s_compile(check: Check, emit) -> dict[str, Any]:
             break
         t0 = time.perf_counter()
         graphs_before = counters["stats"].get("unique_graphs", 0)
-        group = _Group([make_trainer(task, "digits-cnn", 64, s, "auto", True) for s in range(runs)], "grouped")
-        total = 10 * group.trainers[0]._steps_now()
-        group._lockstep_epoch({r: (0, 0, 0, total) for r in range(runs)})
+        group = TrainingGroup([make_trainer(task, "digits-cnn", 64, s, "auto", True) for s in range(runs)], "grouped")
+        total = 10 * group.trainers[0].steps_this_epoch()
+        group.lockstep_epoch({r: (0, 0, 0, total) for r in range(runs)})
         group.logits(0, task.test.images)
         _sync(check)
         group.close()
@@ -712,15 +712,15 @@ def s_compile(check: Check, emit) -> dict[str, Any]:
         ttask = mt_task(imgs, labels, check.device)
         rec: dict[str, Any] = {"model": model, "runs": runs, "batch": batch, "steps": steps, "images": desc}
         for compiled in (False, True):
-            group = _Group([make_trainer(ttask, model, batch, s, "auto", compiled) for s in range(runs)], "grouped")
-            total = 10 * group.trainers[0]._steps_now()
+            group = TrainingGroup([make_trainer(ttask, model, batch, s, "auto", compiled) for s in range(runs)], "grouped")
+            total = 10 * group.trainers[0].steps_this_epoch()
             arrived = {r: (0, 0, 0, total) for r in range(runs)}
             t0 = time.perf_counter()
-            group._lockstep_epoch(arrived)  # warm-up / compile
+            group.lockstep_epoch(arrived)  # warm-up / compile
             _sync(check)
             warm = time.perf_counter() - t0
             t0 = time.perf_counter()
-            group._lockstep_epoch(arrived)
+            group.lockstep_epoch(arrived)
             _sync(check)
             rec["compiled" if compiled else "eager"] = {"first_epoch_s": warm,
                                                         "img_s": runs * batch * steps / (time.perf_counter() - t0)}

@@ -147,7 +147,7 @@ def bench_case(model, size, channels, source, bs, device, args):
     epoch = [0]
 
     def harness_epoch():
-        trainer._train_epoch(0, epoch[0], 0, 10**9)
+        trainer.train_epoch(0, epoch[0], 0, 10**9)
         epoch[0] += 1
 
     # conventional: same model, SGD, CE; DataLoader over per-item PNG decoding

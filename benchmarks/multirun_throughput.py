@@ -144,18 +144,18 @@ def memory_mib(device: str) -> float:
 
 
 def time_packed(task, model, batch, runs, args) -> tuple[float, float, float]:
-    from cnlbench.harness.multirun import _Group
+    from cnlbench.harness.multirun import TrainingGroup
 
-    group = _Group([make_trainer(task, model, batch, s, args.precision, args.compile) for s in range(runs)], args.impl)
-    total = 10 * group.trainers[0]._steps_now()
+    group = TrainingGroup([make_trainer(task, model, batch, s, args.precision, args.compile) for s in range(runs)], args.impl)
+    total = 10 * group.trainers[0].steps_this_epoch()
     arrived = {r: (0, 0, 0, total) for r in range(runs)}
-    group._lockstep_epoch(arrived)  # warm-up (and compile)
+    group.lockstep_epoch(arrived)  # warm-up (and compile)
     times = []
     with GpuSampler(args.device) as gpu:
         for _ in range(args.repeats):
             _sync(args.device)
             t0 = time.perf_counter()
-            group._lockstep_epoch(arrived)
+            group.lockstep_epoch(arrived)
             _sync(args.device)
             times.append(time.perf_counter() - t0)
     group.close()  # frees the grouped network and the trainers now, not at the next collection
@@ -164,16 +164,16 @@ def time_packed(task, model, batch, runs, args) -> tuple[float, float, float]:
 
 def time_sequential(task, model, batch, runs, args) -> tuple[float, float, float]:
     trainers = [make_trainer(task, model, batch, s, args.precision, args.compile) for s in range(runs)]
-    total = 10 * trainers[0]._steps_now()
+    total = 10 * trainers[0].steps_this_epoch()
     for t in trainers:
-        t._train_epoch(0, 0, 0, total)
+        t.train_epoch(0, 0, 0, total)
     times = []
     with GpuSampler(args.device) as gpu:
         for _ in range(args.repeats):
             _sync(args.device)
             t0 = time.perf_counter()
             for t in trainers:
-                t._train_epoch(0, 0, 0, total)
+                t.train_epoch(0, 0, 0, total)
             _sync(args.device)
             times.append(time.perf_counter() - t0)
     return statistics.median(times), memory_mib(args.device), gpu.util()
@@ -183,14 +183,14 @@ def _worker(images, labels, model, batch, seed, args, threads, barrier, queue) -
     torch.set_num_threads(threads)
     task = make_task(images, labels, args.device)
     t = make_trainer(task, model, batch, seed, args.precision, args.compile)
-    total = 10 * t._steps_now()
-    t._train_epoch(0, 0, 0, total)
+    total = 10 * t.steps_this_epoch()
+    t.train_epoch(0, 0, 0, total)
     out = []
     for _ in range(args.repeats):
         barrier.wait()
         _sync(args.device)
         t0 = time.time()
-        t._train_epoch(0, 0, 0, total)
+        t.train_epoch(0, 0, 0, total)
         _sync(args.device)
         out.append((t0, time.time()))
     queue.put((out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from cnlbench.errors import HarnessError
+
 DEFAULT_ECE_BINS = 15
 
 
@@ -32,7 +34,7 @@ def calibration_bins(
     it). Returns (counts (n_bins,) int64, accuracy (n_bins,), mean confidence (n_bins,)), NaN
     for empty bins."""
     if n_bins < 1:
-        raise ValueError(f"n_bins {n_bins!r} must be >= 1; 15 is the common choice")
+        raise HarnessError(f"n_bins (ece_bins) {n_bins!r} must be >= 1; 15 is the common choice")
     conf = np.max(probs, axis=1).astype(np.float64)
     correct = (np.argmax(probs, axis=1) == labels).astype(np.float64)
     idx = np.clip(np.floor(conf * n_bins).astype(np.int64), 0, n_bins - 1)
@@ -95,7 +97,7 @@ def select_best_epoch(val_acc: Sequence[float]) -> int:
     entries never win (all NaN -> the last epoch)."""
     v = np.asarray(val_acc, dtype=np.float64)
     if len(v) == 0:
-        raise ValueError("no validation accuracies to select from; train at least one epoch")
+        raise HarnessError("no validation accuracies to select from (an empty list); train at least one epoch")
     if np.all(np.isnan(v)):
         return len(v) - 1
     return int(np.nanargmax(v))  # nanargmax returns the first maximum

@@ -44,33 +44,25 @@ its cost).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 import threading
 import time
-import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
-from torch import nn
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness.data import TaskData, load_task, open_built, resolve_device
-from cnlbench.harness.engine import (
-    NonFiniteLossError,
-    RunSpec,
-    TrainConfig,
-    Trainer,
-    _base_row,
-    compile_network,
-    resolve_spec,
-    run_one,
-)
-from cnlbench.harness.methods.base import Batch, Method, get_method
-from cnlbench.harness.models.grouped import GroupedNetwork, group_models, load_run_state, ungroup
+from cnlbench.harness.engine import run_one
+from cnlbench.harness.identity import RunSpec, spec_for_task
+from cnlbench.harness.methods.base import Method, get_method
+from cnlbench.harness.models.grouped import load_run_state, ungroup
+from cnlbench.harness.networks import make_grouped_network
+from cnlbench.harness.rows import device_label, result_row, with_packing
+from cnlbench.harness.train_config import TrainConfig
+from cnlbench.harness.trainer import EpochLog, EpochPlan, NonFiniteLossError, Trainer
 
 #: Default largest number of runs packed into one grouped network.
 DEFAULT_MAX_RUNS = 16
@@ -103,39 +95,44 @@ def packing_key(spec: RunSpec, task: TaskData) -> tuple | None:
 # The shared network and the lockstep barrier
 
 
-class _RunView:
-    """What a run's trainer sees as its network: run r's slice of the grouped network."""
+class GroupMember:
+    """Run r's :class:`~cnlbench.harness.trainer.NetworkExecutor` in a :class:`TrainingGroup`:
+    its network is its slice of the grouped network, its epoch the group's lockstep epoch."""
 
-    def __init__(self, group: "_Group", r: int):
+    nets: Sequence[Any] = ()  # the method's training_step is never called for a packed run
+
+    def __init__(self, group: "TrainingGroup", r: int):
         self.group, self.r = group, r
 
-    @property
-    def training(self) -> bool:
-        return self.group.net.training
+    def build(self, resets: int) -> None:
+        raise PackingError(f"method {self.group.trainers[self.r].method.name!r} re-initialises its network; "
+                           "packed runs cannot, so this run is trained on its own")
 
-    def train(self, mode: bool = True) -> "_RunView":
-        return self
+    def new_optimizer(self) -> None:
+        raise PackingError("a packed run has one stage; a method with several is trained on its own")
 
-    def eval(self) -> "_RunView":
-        return self
+    def logits(self, network: int, images: torch.Tensor) -> torch.Tensor:
+        return self.group.logits(self.r, images)
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
+    def train_logits(self, network: int) -> torch.Tensor:
+        return self.group.logits(self.r, self.group.trainers[self.r].task.train.images)
+
+    def train_epoch(self, plan: EpochPlan) -> tuple[int, dict[str, Any]]:
+        return self.group.train_epoch(self.r, plan)
+
+    def snapshot(self) -> Any:
         with self.group.lock:
-            return ungroup(self.group.net, self.r)
+            return [ungroup(self.group.net, self.r)]
 
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+    def restore(self, snap: Any) -> None:
         with self.group.lock:
-            load_run_state(self.group.net, self.r, dict(state))
+            load_run_state(self.group.net, self.r, dict(snap[0]))
             self.group.version += 1
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Run r's logits (B, K) for inputs (B, C, H, W) (the input fills every slot)."""
-        with self.group.lock:
-            return self.group._forward([x] * self.group.runs)[:, self.r]
 
-
-class _Group:
-    """R trainers sharing one grouped network, an optimiser, and an epoch barrier."""
+class TrainingGroup:
+    """R trainers sharing one grouped network, an optimiser, and an epoch barrier. Each trainer's
+    executor becomes its :class:`GroupMember`; :meth:`close` releases them."""
 
     def __init__(self, trainers: list[Trainer], impl: str = "auto"):
         self.trainers = trainers
@@ -144,7 +141,7 @@ class _Group:
         self.cfg: TrainConfig = t0.cfg
         self.device = t0.device
         self.cuda = self.device.type == "cuda"
-        self.net = _grouped_network([t.nets[0] for t in trainers], t0, impl)
+        self.net = make_grouped_network([t.nets[0] for t in trainers], self.cfg, self.device, impl)
         params = [p for p in self.net.parameters() if p.requires_grad]
         for t in trainers:
             params += [p for p in t.method.extra_parameters() if p.requires_grad]
@@ -153,39 +150,21 @@ class _Group:
                                    weight_decay=cfg.weight_decay)
         self.lock = threading.RLock()  # guards the network (eval, restore)
         self.version = 0  # bumps whenever any run's weights change
-        self._cache: dict[tuple[str, int], list[torch.Tensor]] = {}
+        self.cache: dict[tuple[str, int], list[torch.Tensor]] = {}  # (split, version) -> logits per run
         self.cond = threading.Condition()
         self.live = set(range(self.runs))  # runs whose fit() is still going
-        self.arrived: dict[int, tuple[int, int, int, int]] = {}
+        self.arrived: dict[int, EpochPlan] = {}
         self.results: dict[int, Any] = {}
         for r, t in enumerate(trainers):
-            self._attach(r, t)
-
-    # -- wiring a trainer to the group --------------------------------------------------------
-    def _attach(self, r: int, t: Trainer) -> None:
-        t.nets = [_RunView(self, r)]  # type: ignore[list-item]
-        dummy = nn.Parameter(torch.zeros(0, device=self.device))
-        t.opt = torch.optim.SGD([dummy], lr=t.cfg.lr)  # only its lr is read (the schedule)
-        t._train_epoch = lambda stage, epoch, step0, total, _r=r: self.train_epoch(_r, stage, epoch, step0, total)  # type: ignore[method-assign]
-        t._logits = lambda net, images, _r=r: self.logits(_r, images)  # type: ignore[method-assign]
-
-        def no_reset() -> None:
-            raise PackingError(f"method {t.method.name!r} re-initialises its network; packed runs "
-                               "cannot, so this run is trained on its own")
-
-        t.reset_networks = no_reset  # type: ignore[method-assign]
+            t.use_executor(GroupMember(self, r))
 
     def close(self) -> None:
-        """Unwire the trainers and drop the network, optimiser and caches: the trainers and the
-        group refer to each other (the hooks above), and a cycle waits for the garbage
+        """Release the trainers and drop the network, optimiser and caches: the trainers (through
+        their members) and the group refer to each other, and a cycle waits for the garbage
         collector, so without this a finished group's device memory (grouped network,
         momentum, each run's padded images) stayed allocated while later groups ran."""
-        for t in self.trainers:
-            for attr in ("_train_epoch", "_logits", "reset_networks"):
-                t.__dict__.pop(attr, None)
-            t.nets = []
         self.trainers = []
-        self._cache.clear()
+        self.cache.clear()
         self.results.clear()
         self.net = None  # type: ignore[assignment]
         self.opt = None  # type: ignore[assignment]
@@ -207,9 +186,9 @@ class _Group:
         was = self.net.training
         self.net.eval()
         try:
-            with self.trainers[0]._autocast():
+            with self.trainers[0].autocast():
                 for s in range(0, n, bs):
-                    logits = self._forward([t.normalize(im[s:s + bs]) for t, im in zip(self.trainers, per_run)]).float()
+                    logits = self.forward([t.normalize(im[s:s + bs]) for t, im in zip(self.trainers, per_run)]).float()
                     for r in range(self.runs):
                         outs[r].append(logits[:, r])
         finally:
@@ -218,26 +197,27 @@ class _Group:
         return [torch.cat(o) if o else torch.empty((0, k), device=self.device) for o in outs]
 
     def logits(self, r: int, images: torch.Tensor) -> torch.Tensor:
-        """Run r's logits (N, K + E) on ``images`` (uint8, one of its splits or any tensor)."""
+        """Run r's logits (N, K + E) on ``images`` (uint8, one of its splits or any tensor); a
+        split is evaluated for every run at once and cached until any run's weights change."""
         split = self._split_of(r, images)
         with self.lock:
             if split is None:  # not a split: evaluate it for run r alone (every slot gets it)
                 return self._forward_eval([images] * self.runs)[r]
             key = (split, self.version)
-            if key not in self._cache:
-                self._cache = {k: v for k, v in self._cache.items() if k[1] == self.version}
-                self._cache[key] = self._forward_eval([getattr(t.task, split).images for t in self.trainers])
-            return self._cache[key][r]
+            if key not in self.cache:
+                self.cache = {k: v for k, v in self.cache.items() if k[1] == self.version}
+                self.cache[key] = self._forward_eval([getattr(t.task, split).images for t in self.trainers])
+            return self.cache[key][r]
 
-    def _forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
         """Logits (B, R, K): run r on ``xs[r]``; channels_last on CUDA as the engine does."""
         return self.net.forward_runs(xs, torch.channels_last if self.cuda else None)
 
     # -- training: the barrier --------------------------------------------------------------
-    def train_epoch(self, r: int, stage: int, epoch: int, step0: int, total: int) -> tuple[int, dict[str, Any]]:
+    def train_epoch(self, r: int, plan: EpochPlan) -> tuple[int, dict[str, Any]]:
         """Called by run r's ``fit`` in its thread; returns when the lockstep epoch is done."""
         with self.cond:
-            self.arrived[r] = (stage, epoch, step0, total)
+            self.arrived[r] = EpochPlan(*plan)
             self._maybe_train()
             self.cond.wait_for(lambda: r in self.results)
             res = self.results.pop(r)
@@ -257,41 +237,40 @@ class _Group:
             return
         arrived, self.arrived = dict(self.arrived), {}
         try:
-            self.results.update(self._lockstep_epoch(arrived))
+            self.results.update(self.lockstep_epoch(arrived))
         except Exception as exc:  # the shared part failed (e.g. out of memory): every run alone
             err = PackingError(f"packed training failed ({type(exc).__name__}: {exc}); the run is "
                                "trained on its own")
             self.results.update({r: err for r in arrived})
         self.cond.notify_all()
 
-    def _lockstep_epoch(self, arrived: dict[int, tuple[int, int, int, int]]) -> dict[int, Any]:
+    def lockstep_epoch(self, arrived: Mapping[int, tuple[int, int, int, int]]) -> dict[int, Any]:
+        """Train one epoch of the runs in ``arrived`` (run -> :class:`EpochPlan`, equal for all)
+        together; returns run -> (steps so far, epoch info) or the exception that ended the run."""
         live = sorted(arrived)
-        if len(set(arrived.values())) != 1:
-            raise PackingError(f"runs reached different (stage, epoch, step, total) {sorted(set(arrived.values()))}")
-        stage, epoch, step0, total = arrived[live[0]]
+        plans = {EpochPlan(*p) for p in arrived.values()}
+        if len(plans) != 1:
+            raise PackingError(f"runs reached different (stage, epoch, step, total) {sorted(plans)}")
+        plan = plans.pop()
         trainers = [self.trainers[r] for r in live]
-        orders = [t._epoch_order() for t in trainers]
+        orders = [t.epoch_batches() for t in trainers]
         if len({tuple(len(b) for b in o) for o in orders}) != 1:
             raise PackingError("runs have different numbers or sizes of batches per epoch (a train mask)")
         self.net.train()
         failed: dict[int, BaseException] = {}
-        loss_sum = {r: torch.zeros((), device=self.device) for r in live}
-        finite = {r: torch.ones((), dtype=torch.bool, device=self.device) for r in live}
-        stats: dict[int, dict[str, Any]] = {r: {} for r in live}
-        lr, step = self.cfg.lr, step0
+        logs = {r: EpochLog(self.device) for r in live}
+        lr, step = self.cfg.lr, plan.step0
         for i in range(len(orders[0])):
-            lrs = {t._set_lr(total) for t in trainers}
+            lrs = {t.next_lr(plan.total_steps) for t in trainers}
             if len(lrs) != 1:
                 raise PackingError(f"runs disagree on the learning rate at step {step}: {sorted(lrs)}")
             lr = lrs.pop()
             for g in self.opt.param_groups:
                 g["lr"] = lr
             self.opt.zero_grad(set_to_none=True)
-            batches = {r: Batch(x=t.augment(o[i], t.aug_gen), y=t.task.train.label[o[i]], index=o[i], epoch=epoch,
-                                step=step, total_steps=total, stage=stage)
-                       for r, t, o in zip(live, trainers, orders) if r not in failed}
+            batches = {r: t.make_batch(o[i], plan, step) for r, t, o in zip(live, trainers, orders) if r not in failed}
             losses: list[torch.Tensor] = []
-            with trainers[0]._autocast():
+            with trainers[0].autocast():
                 xs: dict[int, torch.Tensor] = {}
                 for r, batch in batches.items():
                     try:
@@ -302,64 +281,34 @@ class _Group:
                     break
                 # a slot whose run has ended or failed gets zeros: it is computed, never used
                 fill = torch.zeros_like(next(iter(xs.values())))
-                logits = self._forward([xs.get(r, fill) for r in range(self.runs)])
-                for r, x in xs.items():
+                logits = self.forward([xs.get(r, fill) for r in range(self.runs)])
+                for r in xs:
                     try:
-                        res = self.trainers[r].method.loss_from_logits(batches[r], logits[:, r])
+                        out = self.trainers[r].method.loss_from_logits(batches[r], logits[:, r])
                     except Exception as exc:
                         failed[r] = exc
                         continue
-                    loss = res.loss.float()
-                    finite[r] &= torch.isfinite(loss)
-                    loss_sum[r] += loss.detach()
-                    stats[r] = res.stats
-                    losses.append(loss)
+                    losses.append(logs[r].add(out))
             if losses:  # disjoint parameters: d(sum)/d(theta_r) = d(loss_r)/d(theta_r)
                 torch.stack(losses).sum().backward()
                 self.opt.step()
             for t in trainers:
-                t._sched_step += 1
+                t.schedule.advance()
             step += 1
-        for t in trainers:
-            t._version += 1
         with self.lock:
             self.version += 1
         out: dict[int, Any] = {}
         steps = len(orders[0])
-        examples = steps * (len(orders[0][0]) if orders[0] else 0)
+        batch = len(orders[0][0]) if orders[0] else 0
         for r, t in zip(live, trainers):
             if r in failed:
                 out[r] = failed[r]
                 continue
-            if not bool(finite[r]):
-                out[r] = NonFiniteLossError(
-                    f"non-finite training loss in stage {stage} epoch {epoch} (method {t.method.name!r}); "
-                    "lower the learning rate (--param) or check the method's loss"
-                )
-                continue
-            info: dict[str, Any] = {"train_loss": float(loss_sum[r]) / max(1, steps), "lr": lr, "steps": steps,
-                                    "examples": examples}
-            for k, v in stats[r].items():
-                try:
-                    info[f"stat_{k}"] = float(v)
-                except (TypeError, ValueError):
-                    pass
-            out[r] = (step, info)
+            try:
+                out[r] = (step, logs[r].finish(plan, t.method.name, lr, steps, batch))
+            except NonFiniteLossError as exc:
+                out[r] = exc
         return out
-
-
-def _grouped_network(nets: list[nn.Module], t0: Trainer, impl: str) -> GroupedNetwork:
-    """The grouped network on the trainers' device (channels_last on CUDA). With ``compile``
-    the network that computes is compiled: the fused network, or each of the split form's R
-    networks (they share one set of graphs); the trainers' own single networks are never
-    called (nor compiled) once grouped."""
-    net = group_models(nets, impl)
-    if t0.device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
-    if t0.cfg.compile:
-        for part in (net.nets if net.impl == "split" else [net]):
-            compile_network(part)
-    return net
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,34 +331,30 @@ class _Loader:
     """Opens each dataset once and loads each (dataset, config, device) once."""
 
     tasks: Mapping[str, TaskData] = field(default_factory=dict)
-    _datasets: dict[tuple, Any] = field(default_factory=dict)
-    _loaded: dict[tuple, TaskData] = field(default_factory=dict)
+    datasets: dict[tuple, Any] = field(default_factory=dict)
+    loaded: dict[tuple, TaskData] = field(default_factory=dict)
 
     def __call__(self, spec: RunSpec, device: torch.device) -> TaskData:
         if spec.config in self.tasks:
             return self.tasks[spec.config]
         key = (spec.dataset_dir, spec.image_root, spec.config, str(device))
-        if key not in self._loaded:
+        if key not in self.loaded:
             dkey = (spec.dataset_dir, spec.image_root)
-            if dkey not in self._datasets:
-                self._datasets[dkey] = open_built(spec.dataset_dir, spec.image_root)
-            self._loaded[key] = load_task(spec.dataset_dir, spec.config, device, spec.image_root,
-                                          dataset=self._datasets[dkey])
-        return self._loaded[key]
+            if dkey not in self.datasets:
+                self.datasets[dkey] = open_built(spec.dataset_dir, spec.image_root)
+            self.loaded[key] = load_task(spec.dataset_dir, spec.config, device, spec.image_root,
+                                         dataset=self.datasets[dkey])
+        return self.loaded[key]
 
 
 def _prepare(index: int, spec: RunSpec, loader: _Loader) -> _Run:
-    """Load and resolve one spec exactly as :func:`run_one` does (raises what it would catch)."""
+    """Load and bind one spec exactly as :func:`run_one` does (raises what it would catch)."""
     device = resolve_device(spec.device)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     task = loader(spec, device)
-    if spec.fingerprint and task.fingerprint != spec.fingerprint:
-        raise HarnessError(f"config {spec.config!r}: fingerprint mismatch (handled by run_one)")
-    spec = resolve_spec(dataclasses.replace(spec, fingerprint=task.fingerprint), task)
-    return _Run(index, spec, task, device_name)
+    return _Run(index, spec_for_task(spec, task), task, device_label(device))
 
 
-def _fit_in_thread(group: _Group, r: int, run: _Run, on_epoch: Callable | None = None) -> None:
+def _fit_in_thread(group: TrainingGroup, r: int, run: _Run, on_epoch: Callable | None = None) -> None:
     try:
         assert run.trainer is not None
         run.result = run.trainer.fit(None if on_epoch is None else functools.partial(on_epoch, run.spec))
@@ -417,27 +362,6 @@ def _fit_in_thread(group: _Group, r: int, run: _Run, on_epoch: Callable | None =
         run.error = exc
     finally:
         group.leave(r)
-
-
-def _row(run: _Run, packed: int, group_wall: float) -> dict[str, Any]:
-    row = _base_row(run.spec, run.task, run.device_name)
-    if run.error is None and run.result is not None:
-        row.update(run.result)
-        row["status"] = "ok"
-        curves = json.loads(row["curves"])
-    else:
-        exc = run.error or HarnessError("the packed run produced no result")
-        row["status"] = "failed"
-        msg = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, HarnessError):
-            msg += "\n" + "".join(traceback.format_exception(exc)[-3:])
-        row["error"] = msg
-        curves = {}
-    curves["packed_runs"] = packed
-    curves["group_wall_time_s"] = group_wall
-    row["curves"] = json.dumps(curves, allow_nan=True)
-    row["wall_time_s"] = group_wall / max(1, packed)
-    return row
 
 
 def _train_packed(runs: list[_Run], impl: str, on_epoch: Callable | None = None,
@@ -449,7 +373,7 @@ def _train_packed(runs: list[_Run], impl: str, on_epoch: Callable | None = None,
     t0 = time.perf_counter()
     alone: list[_Run] = []
     ready: list[_Run] = []
-    group: _Group | None = None
+    group: TrainingGroup | None = None
     try:
         for run in runs:
             try:
@@ -461,7 +385,7 @@ def _train_packed(runs: list[_Run], impl: str, on_epoch: Callable | None = None,
         if len(ready) < 2:
             return {}, alone + ready
         try:
-            group = _Group([run.trainer for run in ready], impl)  # type: ignore[misc]
+            group = TrainingGroup([run.trainer for run in ready], impl)  # type: ignore[misc]
         except Exception:
             return {}, alone + ready
         threads = [threading.Thread(target=_fit_in_thread, args=(group, r, run, on_epoch), name=f"cnlbench-run-{r}",
@@ -476,7 +400,8 @@ def _train_packed(runs: list[_Run], impl: str, on_epoch: Callable | None = None,
             if isinstance(run.error, PackingError):
                 alone.append(run)
             else:
-                rows[run.index] = _row(run, len(ready), wall)
+                rows[run.index] = with_packing(result_row(run.spec, run.task, run.device_name, result=run.result,
+                                                          error=run.error), len(ready), wall)
         return rows, alone
     finally:
         if group is not None:
@@ -529,18 +454,7 @@ def iter_group_rows(specs: Sequence[RunSpec], *, max_runs: int = DEFAULT_MAX_RUN
     for i in sorted(alone):
         task = None if tasks is None else tasks.get(specs[i].config)
         row = run_one(specs[i], task=task, on_epoch=on_epoch)
-        row["curves"] = _with_packing(row["curves"], 1, row["wall_time_s"])
-        yield i, row
-
-
-def _with_packing(curves: str, packed: int, wall: float) -> str:
-    try:
-        data = json.loads(curves) if curves else {}
-    except json.JSONDecodeError:
-        return curves
-    data["packed_runs"] = packed
-    data["group_wall_time_s"] = wall
-    return json.dumps(data, allow_nan=True)
+        yield i, with_packing(row, 1, row["wall_time_s"])
 
 
 def run_group(specs: Sequence[RunSpec], *, max_runs: int = DEFAULT_MAX_RUNS,
@@ -580,7 +494,9 @@ class PackedBackend:
 __all__ = [
     "DEFAULT_MAX_RUNS",
     "PackedBackend",
+    "GroupMember",
     "PackingError",
+    "TrainingGroup",
     "iter_group_rows",
     "packable_method",
     "packing_key",

@@ -160,7 +160,7 @@ def _seed_list(seeds: int | Iterable[int]) -> list[int]:
 def _base_train(ds: Any, chosen: Sequence[str], model: str | None, epochs: int | None,
                 train_overrides: dict[str, Any] | None) -> tuple[str, Any]:
     """(model, training config): the model by image size unless given, its reference budget
-    (:data:`~cnlbench.harness.engine.MODEL_DEFAULTS`) and the overrides."""
+    (the ``train_defaults`` its model file registers) and the overrides."""
     if model is None:
         h = ds.split(chosen[0], "test").images_uint8().shape[1]
         model = default_model(int(h))

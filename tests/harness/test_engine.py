@@ -78,7 +78,7 @@ def test_selection_uses_noisy_validation_earliest_best(task, monkeypatch) -> Non
     val = [0.3, 0.6, 0.5, 0.6]
     test = [0.31, 0.52, 0.95, 0.70]
     calls = {"validation": 0, "test": 0}
-    real = Trainer._split_eval
+    real = Trainer.split_eval
 
     def scripted(self, split):
         logits, probs, acc, nll = real(self, split)
@@ -87,7 +87,7 @@ def test_selection_uses_noisy_validation_earliest_best(task, monkeypatch) -> Non
         seq = val if split == "validation" else test
         return logits, probs, seq[min(i, len(seq) - 1)], nll
 
-    monkeypatch.setattr(Trainer, "_split_eval", scripted)
+    monkeypatch.setattr(Trainer, "split_eval", scripted)
     row = run_one(_spec(epochs=4), task=task)
     assert row["status"] == "ok", row["error"]
     assert row["best_epoch"] == 1
@@ -163,7 +163,7 @@ def test_engine_overrides_reach_the_optimiser_and_model(task) -> None:
     assert t.cfg.dropout == 0.5
     assert any(isinstance(m, SeededDropout) and m.p == 0.5 for m in t.nets[0].modules())
     t = Trainer(task, get_method("ce-wd"), {}, "digits-cnn", cfg, seed=0)
-    assert t.opt.param_groups[0]["weight_decay"] == 5e-3
+    assert t.executor.opt.param_groups[0]["weight_decay"] == 5e-3
 
 
 def test_two_networks_and_extra_outputs(task) -> None:

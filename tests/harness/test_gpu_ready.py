@@ -36,7 +36,7 @@ from cnlbench.harness.methods.base import Batch, MethodSetup, get_method
 from cnlbench.harness.methods.mentormix import mentormix_lambdas
 from cnlbench.harness.methods.mixup import mix_batch
 from cnlbench.harness.models.grouped import GroupedNetwork, group_models
-from cnlbench.harness.multirun import _Group, iter_group_rows, run_group
+from cnlbench.harness.multirun import TrainingGroup, iter_group_rows, run_group
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,7 +93,7 @@ def test_compiled_fused_packing_packs_and_matches_single_runs(digits_dir, compil
 def _live_packing_objects() -> int:
     # without gc.collect(): an object kept only by a reference cycle counts (it would hold its
     # device memory until the collector happens to run)
-    kinds = (Trainer, _Group, GroupedNetwork)
+    kinds = (Trainer, TrainingGroup, GroupedNetwork)
     return sum(1 for o in gc.get_objects() if type(o) in kinds)
 
 

@@ -119,5 +119,5 @@ def test_seeded_dropout_masks_follow_the_generator():
     unseeded = SeededDropout(0.5).train()
     import pytest
 
-    with pytest.raises(RuntimeError, match="seed_dropout"):
+    with pytest.raises(HarnessError, match="seed_dropout"):
         unseeded(x)

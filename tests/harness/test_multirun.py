@@ -25,7 +25,7 @@ from cnlbench.harness.engine import RunSpec, Trainer, default_train_config, run_
 from cnlbench.harness.methods.base import Batch, StepOutput, get_method
 from cnlbench.harness.methods.ce import CrossEntropy
 from cnlbench.harness.models.grouped import ungroup
-from cnlbench.harness.multirun import PackedBackend, _Group, packable_method, plan_groups, run_group
+from cnlbench.harness.multirun import PackedBackend, TrainingGroup, packable_method, plan_groups, run_group
 from cnlbench.harness.store import COLUMNS
 
 EPOCHS = 2
@@ -111,11 +111,11 @@ def test_parameters_after_one_lockstep_epoch(make_digits_task, impl, exact) -> N
     runs = [("ce", 0), ("gce", 1), ("mixup", 2)]
     singles = [Trainer(task, get_method(m), {}, "digits-cnn", cfg, s) for m, s in runs]
     packed = [Trainer(task, get_method(m), {}, "digits-cnn", cfg, s) for m, s in runs]
-    group = _Group(packed, impl)
-    total = singles[0]._steps_now()
+    group = TrainingGroup(packed, impl)
+    total = singles[0].steps_this_epoch()
     for t in singles:
-        t._train_epoch(0, 0, 0, total)
-    results = group._lockstep_epoch({r: (0, 0, 0, total) for r in range(len(runs))})
+        t.train_epoch(0, 0, 0, total)
+    results = group.lockstep_epoch({r: (0, 0, 0, total) for r in range(len(runs))})
     for r, t in enumerate(singles):
         state, ref = ungroup(group.net, r), t.nets[0].state_dict()
         for k in ref:

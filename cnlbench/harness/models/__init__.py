@@ -9,14 +9,13 @@ device.
 
 Built-in names: ``digits-cnn`` (8x8), ``fastnet`` (32x32, airbench-style without robustness
 tricks), ``preact-resnet18`` (32x32), ``resnet18`` and ``resnet34`` (ImageNet-style, adapted
-stem for 84x84). torchvision is never imported.
+stem for 84x84). torchvision is never imported. A model is one file here that registers itself
+with its training defaults (:mod:`cnlbench.harness.models.registry`); the registry finds it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -24,55 +23,7 @@ from torch import nn
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness.models.init import init_parameters
-
-Builder = Callable[..., nn.Module]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A registered model: its builder and the input it was designed for."""
-
-    name: str
-    builder: Builder
-    image_size: int  # the H = W it was designed for (other sizes work where the net allows)
-    description: str
-    #: True when the model initialises a layer from training images (``init_images``).
-    uses_init_images: bool = False
-
-
-_MODELS: dict[str, ModelInfo] = {}
-
-
-def register_model(name: str, image_size: int, description: str,
-                   uses_init_images: bool = False) -> Callable[[Builder], Builder]:
-    """Decorator: register ``builder(num_outputs, in_channels, image_size, dropout)``."""
-
-    def deco(fn: Builder) -> Builder:
-        if name in _MODELS:
-            raise HarnessError(f"model name {name!r} registered twice")
-        _MODELS[name] = ModelInfo(name, fn, image_size, description, uses_init_images)
-        return fn
-
-    return deco
-
-
-def _load_builtin() -> None:
-    from cnlbench.harness.models import digits_cnn, fastnet, resnet  # noqa: F401
-
-
-def model_names() -> list[str]:
-    """All registered model names, sorted."""
-    _load_builtin()
-    return sorted(_MODELS)
-
-
-def model_info(name: str) -> ModelInfo:
-    """The registered model ``name``; the error lists the valid names."""
-    _load_builtin()
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise HarnessError(f"unknown model {name!r}; valid models: {model_names()}") from None
+from cnlbench.harness.models.registry import Builder, ModelInfo, model_info, model_names, register_model
 
 
 def build_model(
@@ -152,6 +103,7 @@ def count_parameters(net: nn.Module) -> int:
 
 
 __all__ = [
+    "Builder",
     "ModelInfo",
     "build_model",
     "count_parameters",

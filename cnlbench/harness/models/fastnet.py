@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cnlbench.harness.models import register_model
+from cnlbench.harness.models.registry import register_model
 from cnlbench.harness.models.layers import SeededDropout
 
 WHITEN_EPS = 5e-4
@@ -76,6 +76,9 @@ class FastNet(nn.Module):
 
 
 @register_model("fastnet", image_size=32, uses_init_images=True,
-                description="airbench94-style net (~2M params) without robustness tricks")
+                description="airbench94-style net (~2M params) without robustness tricks",
+                train_defaults=dict(epochs=30, batch_size=512, lr=0.2, warmup_epochs=2.0, crop_padding=2,
+                                    pad_mode="reflect", hflip=True, eval_batch_size=2048),
+                channelwise=(FastNet,))
 def fastnet(num_outputs: int, in_channels: int = 3, image_size: int = 32, dropout: float = 0.0) -> nn.Module:
     return FastNet(num_outputs, in_channels, dropout)

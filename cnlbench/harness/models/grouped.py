@@ -11,8 +11,9 @@ computes all R of them in one forward pass:
 * ``Linear(in, out)`` -> :class:`GroupedLinear`, weights (R, out, in): input (B, R*in) (a
   flattened run-major feature map) or (B, R, in), output (B, R, out), one ``baddbmm``;
 * parameter-free channel-wise modules (activations, pooling, dropout, ``Flatten(1)``) and the
-  registered container modules of ``cnlbench.harness.models`` (whose ``forward`` only adds,
-  scales, pools and flattens channel-wise) are kept as they are.
+  container modules a model declares channel-wise when it registers (``register_model(...,
+  channelwise=...)``: their ``forward`` only adds, scales, pools and flattens channel-wise)
+  are kept as they are.
 
 Any other module type is refused (:class:`GroupingError`) instead of silently mixing runs.
 
@@ -48,6 +49,7 @@ from torch import nn
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness.models.layers import SeededDropout
+from cnlbench.harness.models.registry import channelwise_containers
 
 
 class GroupingError(HarnessError):
@@ -248,12 +250,9 @@ def register_channelwise_container(cls: type[nn.Module]) -> type[nn.Module]:
     return cls
 
 
-def _builtin_containers() -> None:
-    from cnlbench.harness.models.fastnet import FastNet
-    from cnlbench.harness.models.resnet import BasicBlock, PreActBlock, PreActResNet, ResNet
-
-    for cls in (FastNet, PreActResNet, PreActBlock, ResNet, BasicBlock):
-        _CONTAINERS.add(cls)
+def _registered_containers() -> None:
+    """Add the channel-wise containers the registered models declare (``register_model``)."""
+    _CONTAINERS.update(channelwise_containers())
 
 
 def _grouped_kind(mod: nn.Module, fused: bool = True) -> str:
@@ -407,7 +406,7 @@ def group_models(models: Sequence[nn.Module], impl: str = "auto") -> GroupedNetw
         first = next(iter(models[0].parameters()), None)
         dropout = any(isinstance(m, SeededDropout) and m.p > 0 for m in models[0].modules())
         impl = "grouped" if first is not None and first.device.type == "cuda" and not dropout else "split"
-    _builtin_containers()
+    _registered_containers()
     ref = _structure(models[0])
     for i, m in enumerate(models[1:], start=1):
         if _structure(m) != ref:

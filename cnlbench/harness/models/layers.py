@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cnlbench.errors import HarnessError
+
 __all__ = ["SeededDropout", "seed_dropout"]
 
 
@@ -26,7 +28,7 @@ class SeededDropout(nn.Module):
     def __init__(self, p: float = 0.0):
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability {p!r} is not in [0, 1); use e.g. 0.5")
+            raise HarnessError(f"dropout probability {p!r} is not in [0, 1); use e.g. 0.5")
         self.p = float(p)
         self.generator: torch.Generator | None = None
 
@@ -34,7 +36,8 @@ class SeededDropout(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         if self.generator is None:
-            raise RuntimeError("SeededDropout has no generator; call seed_dropout(net, generator) first")
+            raise HarnessError(f"SeededDropout(p={self.p}) has no generator; call seed_dropout(net, generator) "
+                               "with a torch.Generator on the input's device before training")
         keep = torch.empty(x.shape, device=x.device, dtype=torch.float32)
         keep.bernoulli_(1.0 - self.p, generator=self.generator)
         return x * keep.to(x.dtype) / (1.0 - self.p)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnlbench.harness.models import register_model
+from cnlbench.harness.models.registry import register_model
 from cnlbench.harness.models.layers import SeededDropout
 
 
@@ -98,16 +98,26 @@ class ResNet(nn.Module):
         return self.fc(self.dropout(F.adaptive_avg_pool2d(x, 1).flatten(1)))
 
 
-@register_model("preact-resnet18", image_size=32, description="PreAct ResNet-18 for 32x32")
+@register_model("preact-resnet18", image_size=32, description="PreAct ResNet-18 for 32x32",
+                train_defaults=dict(epochs=120, batch_size=128, lr=0.02, warmup_epochs=1.0, crop_padding=4,
+                                    pad_mode="zeros", hflip=True, eval_batch_size=1024),
+                channelwise=(PreActResNet, PreActBlock))
 def preact_resnet18(num_outputs: int, in_channels: int = 3, image_size: int = 32, dropout: float = 0.0) -> nn.Module:
     return PreActResNet([2, 2, 2, 2], num_outputs, in_channels, dropout)
 
 
-@register_model("resnet18", image_size=84, description="ResNet-18, small-image stem (84x84)")
+#: The ImageNet-style ResNets' training defaults.
+RESNET_DEFAULTS = dict(epochs=100, batch_size=128, lr=0.05, warmup_epochs=2.0, crop_padding=8,
+                       pad_mode="zeros", hflip=True, eval_batch_size=512)
+
+
+@register_model("resnet18", image_size=84, description="ResNet-18, small-image stem (84x84)",
+                train_defaults=RESNET_DEFAULTS, channelwise=(ResNet, BasicBlock))
 def resnet18(num_outputs: int, in_channels: int = 3, image_size: int = 84, dropout: float = 0.0) -> nn.Module:
     return ResNet([2, 2, 2, 2], num_outputs, in_channels, dropout)
 
 
-@register_model("resnet34", image_size=84, description="ResNet-34, small-image stem (84x84)")
+@register_model("resnet34", image_size=84, description="ResNet-34, small-image stem (84x84)",
+                train_defaults=RESNET_DEFAULTS, channelwise=(ResNet, BasicBlock))
 def resnet34(num_outputs: int, in_channels: int = 3, image_size: int = 84, dropout: float = 0.0) -> nn.Module:
     return ResNet([3, 4, 6, 3], num_outputs, in_channels, dropout)

@@ -155,7 +155,7 @@ def test_engine_evaluates_unhinged_through_the_output_batchnorm(digits_dir):
     assert not torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
     logits = trainer.logits(task.test.images)
     expected = torch.softmax(bn.eval(logits), dim=1).argmax(1)
-    _, probs, acc, _ = trainer._split_eval("test")
+    _, probs, acc, _ = trainer.split_eval("test")
     assert torch.equal(probs.argmax(1), expected)
     assert acc == pytest.approx(float((expected == task.test.label).float().mean()))
 

@@ -1,0 +1,91 @@
+"""The registry idiom (cnlbench/registry.py): discovery, listing, errors with the valid names
+and install hints; and the model registry built on it (a model is one file)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cnlbench.errors import CnlbenchError, HarnessError
+from cnlbench.registry import Registry, missing_package_hint
+
+
+@pytest.fixture()
+def plugin_package(tmp_path: Path, monkeypatch):
+    """A package ``cnl_plugins`` with two entry modules, a private one and one whose optional
+    dependency is missing."""
+    pkg = tmp_path / "cnl_plugins"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "reg.py").write_text("from cnlbench.registry import Registry\nREG = Registry('widget', 'cnl_plugins', skip=('reg',))\n")
+    (pkg / "alpha.py").write_text("from cnl_plugins.reg import REG\nREG.add('alpha', 1)\n")
+    (pkg / "beta.py").write_text("from cnl_plugins.reg import REG\nREG.add('beta', 2)\n")
+    (pkg / "_helpers.py").write_text("raise RuntimeError('private modules are not imported')\n")
+    (pkg / "gamma.py").write_text(textwrap.dedent("""
+        import cnl_missing_dependency_xyz  # noqa: F401
+        from cnl_plugins.reg import REG
+        REG.add('gamma', 3)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in [m for m in sys.modules if m == "cnl_plugins" or m.startswith("cnl_plugins.")]:
+        del sys.modules[name]
+
+
+def test_discovery_lists_and_gets(plugin_package) -> None:
+    from cnl_plugins.reg import REG
+
+    assert REG.names() == ["alpha", "beta"]
+    assert REG.get("beta") == 2 and "alpha" in REG and "gamma" not in REG
+    assert list(REG.items()) == [("alpha", 1), ("beta", 2)]
+
+
+def test_unknown_name_lists_valid_names_and_unavailable_modules(plugin_package) -> None:
+    from cnl_plugins.reg import REG
+
+    with pytest.raises(CnlbenchError, match=r"unknown widget 'delta'; valid widgets: \['alpha', 'beta'\]") as info:
+        REG.get("delta")
+    assert "cnl_missing_dependency_xyz" in str(info.value) and "pip install" in str(info.value)
+
+
+def test_duplicate_and_empty_names_are_errors() -> None:
+    reg: Registry[int] = Registry("thing", "cnlbench", error=HarnessError)
+    reg.add("a", 1)
+    reg.add("a", 1)  # the same entry again (a module imported twice) is fine
+    with pytest.raises(HarnessError, match="thing name 'a' registered twice"):
+        reg.add("a", 2)
+    with pytest.raises(HarnessError, match="non-empty name"):
+        reg.add("", 3)
+
+
+def test_missing_package_hint_names_the_extra() -> None:
+    exc = ImportError("No module named 'ray'", name="ray")
+    assert missing_package_hint(exc, "the ray backend", "ray") == (
+        "the ray backend needs the package 'ray', which is not installed; `pip install 'cnlbench[ray]'`")
+    assert missing_package_hint(exc, "x").endswith("`pip install ray`")
+
+
+def test_a_model_file_declares_its_defaults_and_packing() -> None:
+    """Every built-in model's training defaults and channel-wise containers come from its own
+    registration; nothing else lists models."""
+    from cnlbench.harness.models import model_info, model_names
+    from cnlbench.harness.models.fastnet import FastNet
+    from cnlbench.harness.models.registry import channelwise_containers
+    from cnlbench.harness.train_config import default_train_config
+
+    for name in model_names():
+        info = model_info(name)
+        assert info.train_defaults, name
+        assert default_train_config(name).epochs == info.train_defaults["epochs"]
+    assert default_train_config("digits-cnn").epochs == 60
+    assert FastNet in channelwise_containers()
+
+
+def test_models_import_no_package_init_back() -> None:
+    """Model files import the registry module, not their package's ``__init__`` (no cycle)."""
+    root = Path(__file__).resolve().parents[1] / "cnlbench" / "harness" / "models"
+    for path in root.glob("*.py"):
+        assert "from cnlbench.harness.models import" not in path.read_text(), path.name
