@@ -15,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cnlbench.errors import ManifestError
+from cnlbench.errors import ManifestError, SourceError
 from cnlbench.manifest.schema import arrow_schema, image_column
+from cnlbench.sources.images import check_relpath as safe_relpath
 
 ROW_GROUP_SIZE = 4096
 COMPRESSION = "zstd"
@@ -24,13 +25,17 @@ COMPRESSION_LEVEL = 9
 
 
 def check_relpath(path: str) -> str:
-    """Validate a POSIX relative image path (no ``..``, not absolute, no backslashes)."""
-    parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or ":" in parts[0] or any(p in ("", ".", "..") for p in parts):
-        raise ManifestError(
-            f"image path {path!r} is not a clean POSIX relative path (no leading '/', '..', '.', "
-            "empty parts, backslashes or drive letters); fix the source's relpath()"
-        )
+    """``path`` if it is an image path a manifest may store: safe under the image root by the
+    package's one rule (:func:`cnlbench.sources.images.check_relpath`: not empty, relative, no
+    ``..``, backslash, NUL or drive letter) and in normal form (no ``.`` or empty parts, as
+    sources give it); else :class:`~cnlbench.errors.ManifestError` naming it."""
+    try:
+        clean = safe_relpath(path)
+    except SourceError as exc:
+        raise ManifestError(str(exc)) from None
+    if clean != path or clean == ".":
+        raise ManifestError(f"image path {path!r} is not in normal form (no '.' or empty parts; a file, not the "
+                            "root); fix the source's relpath() or the manifest")
     return path
 
 
