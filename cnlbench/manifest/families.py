@@ -189,7 +189,7 @@ class FamilyContext:
 FamilyBuilder = Callable[[FamilyContext], list[ConfigPlan]]
 _FAMILIES: dict[str, FamilyBuilder] = {}
 
-#: Families registered by modules of other engineers, imported lazily on first use.
+#: Built-in families and the module that registers each, imported on first use of the name.
 BUILTIN_FAMILY_MODULES: dict[str, str] = {
     "web": "cnlbench.manifest.family_web",
     "external": "cnlbench.manifest.family_external",

@@ -31,6 +31,7 @@ from cnlbench.noise.structured import (
     smudge_and_randomize,
     smudge_images,
 )
+from cnlbench.noise.web import WebNoiseResult, WebPool, web_class_counts, web_noise, web_noise_levels
 
 __all__ = [
     "CIFAR100_FINE_TO_COARSE",
@@ -59,15 +60,9 @@ __all__ = [
     "smudge_images",
     "symmetric_matrix",
     "validate_transition_matrix",
+    "WebNoiseResult",
+    "WebPool",
+    "web_class_counts",
+    "web_noise",
+    "web_noise_levels",
 ]
-
-# web ("red") noise is added below by noise/web.py's owner
-from cnlbench.noise.web import (  # noqa: E402
-    WebNoiseResult,
-    WebPool,
-    web_class_counts,
-    web_noise,
-    web_noise_levels,
-)
-
-__all__ += ["WebNoiseResult", "WebPool", "web_class_counts", "web_noise", "web_noise_levels"]
