@@ -24,8 +24,9 @@ from cnlbench.manifest.families import NOISY_SPLITS, ConfigPlan, FamilyContext, 
 from cnlbench.manifest.fingerprint import combine, noise_fingerprint, source_fingerprint, split_fingerprint
 from cnlbench.manifest.phases import Phases
 from cnlbench.manifest.recipe import Recipe, load_recipe
-from cnlbench.manifest.schema import IMAGE_SHA256, ORIENTATION, image_column
+from cnlbench.manifest.schema import IMAGE_SHA256, image_column
 from cnlbench.manifest.writer import split_table, write_table
+from cnlbench.noise import ORIENTATION
 from cnlbench.sources.base import ImageAccess, Source, SplitData, make_source
 from cnlbench.sources.images import image_sha256, read_image_file, verify_image
 from cnlbench.sources.views import IndexedImages

@@ -14,7 +14,8 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCardData
 
 from cnlbench.manifest.recipe import Recipe
-from cnlbench.manifest.schema import ORIENTATION, dataset_info
+from cnlbench.manifest.schema import dataset_info
+from cnlbench.noise import ORIENTATION
 from cnlbench.sources.base import Source
 
 CNLBENCH_CITATION = """@software{cnlbench,

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import pyarrow as pa
 
 from cnlbench.errors import ManifestError
-from cnlbench.noise.result import ORIENTATION  # noqa: F401 - recorded in every build and card
 
 if TYPE_CHECKING:  # HF ``datasets`` is imported where a feature is made: reading a built
     # folder (the harness) needs only pyarrow, and ``datasets`` is a slow, optional import there
