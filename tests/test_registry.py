@@ -89,3 +89,17 @@ def test_models_import_no_package_init_back() -> None:
     root = Path(__file__).resolve().parents[1] / "cnlbench" / "harness" / "models"
     for path in root.glob("*.py"):
         assert "from cnlbench.harness.models import" not in path.read_text(), path.name
+
+
+def test_registry_is_the_bottom_layer() -> None:
+    """cnlbench/registry.py imports nothing of cnlbench but the errors, so every layer may use it."""
+    import ast
+
+    path = Path(__file__).resolve().parents[1] / "cnlbench" / "registry.py"
+    mods = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            mods.add(node.module)
+        elif isinstance(node, ast.Import):
+            mods.update(a.name for a in node.names)
+    assert {m for m in mods if m.startswith("cnlbench")} == {"cnlbench.errors"}

@@ -4,7 +4,7 @@ Small networks leave a GPU mostly idle; the runs of a sweep (seeds x levels x me
 images, the model and the schedule and differ in labels, seeds and losses.
 ``run_group(specs)`` packs compatible runs and trains them together:
 
-* every run keeps its OWN engine :class:`~cnlbench.harness.engine.Trainer` (data order,
+* every run keeps its OWN :class:`~cnlbench.harness.trainer.Trainer` (data order,
   augmentation generator, labels, normaliser, method object and state, hooks, curves, result
   assembly): only the network is shared. The R single networks are built by their trainers
   from their own seeds and then copied into one :class:`~cnlbench.harness.models.grouped.
@@ -20,9 +20,12 @@ images, the model and the schedule and differ in labels, seeds and losses.
   ``predict_train``/``train_losses``) is one grouped forward per split, cached until weights
   change, each run reading its slice; ``snapshot``/``restore`` act on the run's slice only.
 
-Each run's ``Trainer.fit`` runs unchanged in its own Python thread; the trainers' training
-epoch is replaced by a barrier: when every live run has arrived at its epoch, the last one to
-arrive trains that epoch for all of them. Threads never run training concurrently, and each
+Each run's ``Trainer.fit`` runs unchanged in its own Python thread. The group gives each trainer
+its :class:`GroupMember` as network executor (the trainer's seam,
+:class:`~cnlbench.harness.trainer.NetworkExecutor`), whose training epoch is a barrier: when
+every live run has arrived at its epoch, the last one to arrive trains that epoch for all of
+them (:meth:`TrainingGroup.lockstep_epoch`, from the same trainer pieces and
+:class:`~cnlbench.harness.trainer.EpochLog` as a single run's epoch). Threads never run training concurrently, and each
 run's arithmetic reads only its own tensors, so the result of a run does not depend on its
 partners beyond float rounding: a grouped convolution may sum products in a different order
 than the single one (fp64 is bit-identical on CPU, fp32 differs at ~1e-7 relative), and a
@@ -36,7 +39,8 @@ and any run whose method calls ``reset_networks`` or trains on a mask that chang
 of steps — is run by :func:`~cnlbench.harness.engine.run_one`, transparently: the rows are
 the same columns either way.
 
-Rows: exactly :func:`run_one`'s columns. ``curves`` (JSON) gains ``packed_runs`` (R, 1 when
+Rows: exactly :func:`run_one`'s columns, built by the same
+:func:`~cnlbench.harness.rows.result_row`. ``curves`` (JSON) gains ``packed_runs`` (R, 1 when
 run alone) and ``group_wall_time_s``; ``wall_time_s`` is the group's wall time divided by R
 (the device time attributable to the run, so summing ``wall_time_s`` over a sweep still gives
 its cost).

@@ -19,11 +19,12 @@ from typing import Any, Iterable, Sequence
 from cnlbench.errors import HarnessError
 from cnlbench.harness.backends import Backend, make_backend
 from cnlbench.harness.data import noise_kind_and_level, open_built, resolve_device
-from cnlbench.harness.engine import RunSpec, default_model, default_train_config
+from cnlbench.harness.identity import RunSpec
 from cnlbench.harness.methods.base import get_method
 from cnlbench.harness.models import model_info
 from cnlbench.harness.progress import SweepProgress, start_reporter
 from cnlbench.harness.store import ResultsStore
+from cnlbench.harness.train_config import default_model, default_train_config
 from cnlbench.harness.tuning import (
     TUNING_SEED,
     TunedSettings,

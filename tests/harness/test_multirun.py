@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pytest
 import torch
 
-from cnlbench.harness import engine, multirun
+from cnlbench.harness import engine, identity, multirun
 from cnlbench.harness.data import load_task
 from cnlbench.harness.engine import RunSpec, Trainer, default_train_config, run_one
 from cnlbench.harness.methods.base import Batch, StepOutput, get_method
@@ -210,6 +210,7 @@ def extra_methods(monkeypatch):
 
     monkeypatch.setattr(multirun, "get_method", lookup)
     monkeypatch.setattr(engine, "get_method", lookup)
+    monkeypatch.setattr(identity, "get_method", lookup)  # run ids resolve their parameters
     return extra
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from cnlbench.errors import HarnessError
-from cnlbench.harness.engine import HARNESS_NUMERICS_VERSION, TrainConfig, run_id
+from cnlbench.harness.identity import HARNESS_NUMERICS_VERSION, run_id
+from cnlbench.harness.train_config import TrainConfig
 from cnlbench.harness.methods.base import get_method
 from cnlbench.harness.sweep import plan_sweep, plan_tuning, run_tuning
 from cnlbench.harness.tuning import (
@@ -222,9 +223,9 @@ def test_run_id_covers_resolved_defaults_tuning_and_numerics_version(monkeypatch
     monkeypatch.setitem(get_method("gce").defaults, "q", 0.5)
     assert run_id("fp", "sym-40", "gce", {}, "digits-cnn", 0, cfg) != base
     monkeypatch.undo()
-    import cnlbench.harness.engine as engine
+    import cnlbench.harness.identity as identity
 
-    monkeypatch.setattr(engine, "HARNESS_NUMERICS_VERSION", HARNESS_NUMERICS_VERSION + 1)
+    monkeypatch.setattr(identity, "HARNESS_NUMERICS_VERSION", HARNESS_NUMERICS_VERSION + 1)
     assert run_id("fp", "sym-40", "gce", {}, "digits-cnn", 0, cfg) != base
 
 
