@@ -65,7 +65,7 @@ class ScalePlan:
     ``recipe``: file name under the repository's ``recipes/``; ``configs``: config names or
     globs (``sym-*``), missing optional ones are reported, not fatal when ``optional``;
     ``levels``: overrides the recipe's levels (smoke); ``epochs``: None for the protocol's
-    reference budget (the model's default, :data:`cnlbench.harness.engine.MODEL_DEFAULTS`);
+    reference budget (the model's default, declared in its file with ``register_model(train_defaults=)``);
     ``needs_gpu``/``data_key``: the full scale's requirements (``data_key`` is the ``source``
     option ``--data`` replaces).
     """

@@ -126,7 +126,7 @@ def plan_text(repro: Reproduction, scale: str, *, seeds: int | None = None, epoc
     image-passes (two-stage methods count twice; tuning adds its grid)."""
     import yaml
 
-    from cnlbench.harness.engine import default_model, default_train_config
+    from cnlbench.harness.train_config import default_model, default_train_config
     from cnlbench.harness.methods.base import get_method
     from cnlbench.sources import make_source
 
