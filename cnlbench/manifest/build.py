@@ -24,7 +24,7 @@ from cnlbench.manifest.families import NOISY_SPLITS, ConfigPlan, FamilyContext, 
 from cnlbench.manifest.fingerprint import combine, noise_fingerprint, source_fingerprint, split_fingerprint
 from cnlbench.manifest.phases import Phases
 from cnlbench.manifest.recipe import Recipe, load_recipe
-from cnlbench.manifest.schema import IMAGE_SHA256, image_column
+from cnlbench.manifest.schema import IMAGE_SHA256, SPLITS, image_column
 from cnlbench.manifest.writer import split_table, write_table
 from cnlbench.noise import ORIENTATION
 from cnlbench.sources.base import ImageAccess, Source, SplitData, make_source
@@ -190,7 +190,8 @@ def _jsonable(value: Any) -> Any:
     raise RecipeError(f"recipe value {value!r} ({type(value).__name__}) cannot be recorded as JSON; quote it as a string")
 
 
-def _image_ext(blob: bytes) -> str:
+def image_ext(blob: bytes) -> str:
+    """File suffix for encoded image bytes by their magic number (``png``, ``jpg``, ``webp``, else ``bin``)."""
     if blob.startswith(b"\x89PNG"):
         return "png"
     if blob.startswith(b"\xff\xd8"):
@@ -265,7 +266,7 @@ class _ImageStore:
         SHA-256 in reference mode else ``None``)."""
         if self.mode == "embed":
             blobs = self._blobs(access, ids)
-            return [{"bytes": b, "path": f"{i}.{_image_ext(b)}"} for i, b in zip(ids, blobs)], blobs, None
+            return [{"bytes": b, "path": f"{i}.{image_ext(b)}"} for i, b in zip(ids, blobs)], blobs, None
         paths, shas = [], []
         for row, ident in enumerate(ids):
             rel = access.reference_path(row)
@@ -278,7 +279,7 @@ class _ImageStore:
             blob = self._blobs(access, ids)[row]
             source_rel = access.relpath(row)  # a transformed file: keep its (unique) path, new suffix
             stem = str(PurePosixPath(source_rel).with_suffix("")) if source_rel else str(ident)
-            rel = f"images/{stem}.{_image_ext(blob)}"
+            rel = f"images/{stem}.{image_ext(blob)}"
             digest = image_sha256(blob)
             if self._written.setdefault(rel, digest) != digest:
                 raise ManifestError(f"two different images share id {ident!r}; a source must give each image its own id")
@@ -456,7 +457,7 @@ def build_from_recipe(
                     splits_rec[split] = _write_split(tmp, split_file(plan.name, split), plan.splits[split], store, class_names, rec, meta)
                     tick(1)
                 splits_rec["test"] = test_rec
-                fp = combine({s: splits_rec[s]["fingerprint"] for s in ("train", "validation", "test")})
+                fp = combine({s: splits_rec[s]["fingerprint"] for s in SPLITS})
                 record_configs[plan.name] = {
                     "kind": plan.kind,
                     "level": plan.level,
@@ -471,7 +472,7 @@ def build_from_recipe(
                 summaries.append(
                     ConfigSummary(
                         plan.name, plan.kind, plan.level, plan.nested,
-                        {s: splits_rec[s]["rows"] for s in ("train", "validation", "test")},
+                        {s: splits_rec[s]["rows"] for s in SPLITS},
                         {s: splits_rec[s]["realised_rate"] for s in NOISY_SPLITS},
                         fp,
                         level_note(record_configs[plan.name], class_names),

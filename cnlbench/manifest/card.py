@@ -14,7 +14,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCardData
 
 from cnlbench.manifest.recipe import Recipe
-from cnlbench.manifest.schema import dataset_info
+from cnlbench.manifest.schema import SPLITS, dataset_info
 from cnlbench.noise import ORIENTATION
 from cnlbench.sources.base import Source
 
@@ -27,7 +27,7 @@ CNLBENCH_CITATION = """@software{cnlbench,
 
 def _data_files(record: Mapping[str, Any], name: str) -> list[dict[str, str]]:
     cfg = record["configs"][name]
-    return [{"split": s, "path": cfg["splits"][s]["file"]} for s in ("train", "validation", "test")]
+    return [{"split": s, "path": cfg["splits"][s]["file"]} for s in SPLITS]
 
 
 def card_yaml(record: Mapping[str, Any], recipe: Recipe) -> str:

@@ -41,7 +41,8 @@ import numpy as np
 
 from cnlbench.errors import CnlbenchError, ManifestError, MissingDataError, SourceError
 from cnlbench.manifest.atomic import BUILD_RECORD, atomic_directory
-from cnlbench.manifest.build import _image_ext
+from cnlbench.manifest.build import image_ext
+from cnlbench.manifest.families import NOISY_SPLITS
 from cnlbench.manifest.fingerprint import combine, split_fingerprint
 from cnlbench.manifest.phases import Phases
 from cnlbench.manifest.reader import match_configs
@@ -82,7 +83,7 @@ def split_files(record: dict[str, Any]) -> list[str]:
     """Every Parquet file of a build, in a fixed order: clean test, then configs' splits."""
     files = [record["clean"]["test"]["file"]]
     for name in sorted(record["configs"]):
-        for split in ("train", "validation"):
+        for split in NOISY_SPLITS:
             files.append(record["configs"][name]["splits"][split]["file"])
     return files
 
@@ -146,7 +147,7 @@ def embedded_columns(ids: Sequence[str], blobs: Sequence[bytes], label: Any, cle
     """The columns of an embedded split: ``image`` as ``{"bytes", "path"}`` per row."""
     return {
         "id": list(ids),
-        "image": [{"bytes": b, "path": f"{i}.{_image_ext(b)}"} for i, b in zip(ids, blobs)],
+        "image": [{"bytes": b, "path": f"{i}.{image_ext(b)}"} for i, b in zip(ids, blobs)],
         "label": np.asarray(label).astype(np.int64),
         "clean_label": np.asarray(clean_label).astype(np.int64),
         "is_noisy": np.asarray(is_noisy).astype(bool),
@@ -323,7 +324,7 @@ def load_hf(path: str | Path, config: str | None = None, split: str | None = Non
 def _split_rows(record: dict[str, Any]) -> list[int]:
     rows = [record["clean"]["test"]["rows"]]
     for name in sorted(record["configs"]):
-        rows += [record["configs"][name]["splits"][s]["rows"] for s in ("train", "validation")]
+        rows += [record["configs"][name]["splits"][s]["rows"] for s in NOISY_SPLITS]
     return rows
 
 
@@ -335,10 +336,10 @@ def _update_record(record: dict[str, Any], fps: dict[str, str]) -> dict[str, Any
     test = new["clean"]["test"]
     test["fingerprint"] = fps[test["file"]]
     for cfg in new["configs"].values():
-        for split in ("train", "validation"):
+        for split in NOISY_SPLITS:
             cfg["splits"][split]["fingerprint"] = fps[cfg["splits"][split]["file"]]
         cfg["splits"]["test"] = test
-        cfg["fingerprint"] = combine({s: cfg["splits"][s]["fingerprint"] for s in ("train", "validation", "test")})
+        cfg["fingerprint"] = combine({s: cfg["splits"][s]["fingerprint"] for s in SPLITS})
     return new
 
 

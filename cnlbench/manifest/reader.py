@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 from cnlbench.errors import ManifestError, SourceError
 from cnlbench.manifest.atomic import BUILD_RECORD
 from cnlbench.manifest.fingerprint import combine, split_fingerprint
-from cnlbench.manifest.schema import IMAGE_SHA256, METADATA_KEY, SPLITS, image_column
+from cnlbench.manifest.schema import IMAGE_MODES, IMAGE_SHA256, METADATA_KEY, SPLITS, image_column
 from cnlbench.manifest.writer import check_relpath
 from cnlbench.sources.images import decode_array, image_sha256
 
 
-def _decode(blob: bytes, name: str) -> np.ndarray:
+def decode_image(blob: bytes, name: str) -> np.ndarray:
     """(H, W, C) uint8 under the one pixel limit every image reader shares; a bomb, a
     truncated file or a non-image raises a :class:`ManifestError` naming ``name``."""
     try:
@@ -148,7 +148,7 @@ class ManifestSplit:
         """All images decoded once into an (N, H, W, C) uint8 array (C = 1 gray or 3 RGB),
         each under the pixel limit of :func:`cnlbench.sources.images.max_pixels`."""
         if self._images_cache is None:
-            arrays = [_decode(b, n) for b, n in zip(self.encoded_images(), self.image_names())]
+            arrays = [decode_image(b, n) for b, n in zip(self.encoded_images(), self.image_names())]
             shapes = {a.shape for a in arrays}
             if len(shapes) > 1:
                 chans = {s[2] for s in shapes}
@@ -188,8 +188,8 @@ def read_build_record(path: str | Path) -> dict[str, Any]:
             got = "missing" if key not in record else f"a {type(record[key]).__name__}"
             raise ManifestError(f"{str(path)!r}: key {key!r} is {got}, expected a JSON {getattr(typ, '__name__', typ)}; "
                                 "the build record was edited or truncated; rebuild the dataset")
-    if record["images"] not in ("embed", "reference"):
-        raise ManifestError(f"{str(path)!r}: images {record['images']!r} is not 'embed' or 'reference'; rebuild the dataset")
+    if record["images"] not in IMAGE_MODES:
+        raise ManifestError(f"{str(path)!r}: images {record['images']!r} is not one of {list(IMAGE_MODES)}; rebuild the dataset")
     for name, cfg in record["configs"].items():
         splits = cfg.get("splits") if isinstance(cfg, dict) else None
         if not isinstance(splits, dict) or any(not isinstance(splits.get(s), dict) or not isinstance(splits[s].get("file"), str)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cnlbench.errors import RecipeError
+from cnlbench.manifest.schema import IMAGE_MODES
 from cnlbench.noise import DEFAULT_LEVELS
 from cnlbench.noise.sampling import MODES
 
@@ -35,7 +36,6 @@ TOP_KEYS = {
     "configs": "list of config families [{kind: NAME, noise: FAMILY, ...params}]",
 }
 ENTRY_KEYS = {"kind", "noise", "levels", "nested", "mode"}
-IMAGE_MODES = ("embed", "reference")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 #: Source option keys treated as paths and resolved against the recipe's folder.

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # HF ``datasets`` is imported where a feature is made: readin
 #: Key of the cnlbench JSON in the Parquet key-value metadata.
 METADATA_KEY = b"cnlbench"
 SPLITS = ("train", "validation", "test")
+#: How a build stores images: the bytes in the Parquet files, or a path under an image root.
+IMAGE_MODES = ("embed", "reference")
 
 
 def image_column(images: str) -> str:

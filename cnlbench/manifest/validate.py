@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 
 from cnlbench.errors import ManifestError
-from cnlbench.manifest.reader import BuiltDataset, ManifestSplit, _decode, open_dataset
+from cnlbench.manifest.reader import BuiltDataset, ManifestSplit, decode_image, open_dataset
 from cnlbench.manifest.schema import SPLITS, arrow_schema
 from cnlbench.manifest.families import NOISE_SOURCES, NOISY_SPLITS
 from cnlbench.sources.images import image_sha256
@@ -222,14 +222,14 @@ def check_images(ds: BuiltDataset, configs: Sequence[str] | None = None) -> int:
                         continue
                     blob = sp.read_file(rel, sha)
                     if sha not in decoded:
-                        _decode(blob, rel)
+                        decode_image(blob, rel)
                         decoded.add(sha)
                     seen.add(f"{rel}\0{sha}")
                 continue
             for blob, name in zip(sp.encoded_images(), sp.image_names()):
                 digest = image_sha256(blob)
                 if digest not in decoded:
-                    _decode(blob, name)
+                    decode_image(blob, name)
                     decoded.add(digest)
     return len(decoded)
 
