@@ -55,6 +55,13 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` (e.g. an entry a test or a notebook added); returns its entry."""
+        try:
+            return self._entries.pop(name)
+        except KeyError:
+            raise self.error(f"{self.kind} {name!r} is not registered; registered: {sorted(self._entries)}") from None
+
     def discover(self) -> None:
         """Import every public module of the package once (each registers its entries)."""
         if self._discovered:

@@ -59,6 +59,9 @@ def test_duplicate_and_empty_names_are_errors() -> None:
         reg.add("a", 2)
     with pytest.raises(HarnessError, match="non-empty name"):
         reg.add("", 3)
+    assert reg.remove("a") == 1
+    with pytest.raises(HarnessError, match="thing 'a' is not registered"):
+        reg.remove("a")
 
 
 def test_missing_package_hint_names_the_extra() -> None:

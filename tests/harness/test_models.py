@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -121,3 +123,42 @@ def test_seeded_dropout_masks_follow_the_generator():
 
     with pytest.raises(HarnessError, match="seed_dropout"):
         unseeded(x)
+
+
+def test_a_new_model_is_one_registration(make_digits_task) -> None:
+    """Everything the harness needs about a model comes from its registration: defaults reach
+    ``default_train_config`` and the run, its channel-wise container packs."""
+    from torch import nn
+
+    from cnlbench.harness.engine import RunSpec, default_train_config, run_one
+    from cnlbench.harness.models.registry import MODELS, register_model
+    from cnlbench.harness.multirun import run_group
+
+    class TinyNet(nn.Module):
+        def __init__(self, num_outputs: int, in_channels: int):
+            super().__init__()
+            self.conv = nn.Conv2d(in_channels, 8, 3, padding=1)
+            self.head = nn.Linear(8, num_outputs)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(torch.relu(self.conv(x)).mean((2, 3)))
+
+    @register_model("test-tiny", image_size=8, description="a test model", channelwise=(TinyNet,),
+                    train_defaults=dict(epochs=2, batch_size=64, lr=0.1, warmup_epochs=0.0, eval_batch_size=256))
+    def tiny(num_outputs: int, in_channels: int = 1, image_size: int = 8, dropout: float = 0.0) -> nn.Module:
+        return TinyNet(num_outputs, in_channels)
+
+    try:
+        cfg = default_train_config("test-tiny", "digits")
+        assert (cfg.epochs, cfg.batch_size, cfg.lr) == (2, 64, 0.1)
+        task = make_digits_task(noise=0.2, seed=0, n_train=256)
+        specs = [RunSpec("mem", task.config, "ce", s, model="test-tiny", device="cpu") for s in (0, 1)]
+        single = run_one(specs[0], task=task)
+        packed = run_group(specs, tasks={task.config: task})
+        assert single["status"] == "ok" and single["epochs"] == 2, single["error"]
+        assert [r["status"] for r in packed] == ["ok", "ok"]
+        assert json.loads(packed[0]["curves"])["packed_runs"] == 2
+        assert packed[0]["test_acc_final"] == single["test_acc_final"]  # the split form is exact
+    finally:
+        MODELS.remove("test-tiny")
+    assert "test-tiny" not in model_names()
