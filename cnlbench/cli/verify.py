@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from cnlbench.errors import ManifestError
     from cnlbench.manifest import validate_dataset
     from cnlbench.manifest.reader import open_dataset
+    from cnlbench.manifest.schema import SPLITS
     from cnlbench.manifest.validate import check_images
 
     folder = Path(args.dataset_dir)
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     fps = validate_dataset(folder, image_root=args.image_root)
     ds = open_dataset(folder, image_root=args.image_root)
     images = 0 if args.no_images else check_images(ds)
-    rows = {c: {s: ds.record["configs"][c]["splits"][s]["rows"] for s in ("train", "validation", "test")} for c in ds.configs}
+    rows = {c: {s: ds.record["configs"][c]["splits"][s]["rows"] for s in SPLITS} for c in ds.configs}
     width = max(len(c) for c in ds.configs)
     print(f"{ds.name}: {len(ds.configs)} configs verified in {folder}")
     for c in ds.configs:
