@@ -1,5 +1,7 @@
 """The registry idiom (cnlbench/registry.py): discovery, listing, errors with the valid names
-and install hints; and the model registry built on it (a model is one file)."""
+and install hints; and the model registry built on it (a model is one file).
+
+(Named apart from tests/harness/methods/test_registry.py: test modules share one namespace.)"""
 
 from __future__ import annotations
 
