@@ -15,10 +15,6 @@ from pathlib import Path
 import pytest
 
 HARNESS = Path(__file__).resolve().parents[2] / "cnlbench" / "harness"
-#: Known remaining reads (file -> lines), to be removed when the owning change lands: the
-#: store's lock checks a pid with the manifest layer's private helper (atomic writes, issue 13
-#: item 2). A new entry here needs a reason.
-KNOWN = {"store.py": {"from cnlbench.manifest.atomic import _pid_alive"}}
 
 
 def _private(name: str) -> bool:
@@ -57,5 +53,5 @@ def _violations(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", sorted(HARNESS.rglob("*.py")), ids=lambda p: str(p.relative_to(HARNESS)))
 def test_no_private_member_of_another_object(path: Path) -> None:
     rel = str(path.relative_to(HARNESS))
-    bad = [b for b in _violations(path) if b.split(": ", 1)[1] not in KNOWN.get(rel, set())]
+    bad = _violations(path)
     assert not bad, f"{rel} reads another object's private members: {bad}"
