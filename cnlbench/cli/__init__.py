@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(run_verb=mod.run)
     return parser
 
 
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        return int(args.run_verb(args) or 0)
     except (CnlbenchError, FileNotFoundError) as exc:
         print(f"cnlbench {args.verb}: error: {exc}", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ Examples:
 """
 
 
-def _csv(text: str) -> list[str]:
+def csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
@@ -73,9 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-methods", action=_ListMethods, nargs=0,
                         help="list every method (name, family, one-line description) and exit")
     parser.add_argument("dataset", metavar="DATASET_DIR", help="a dataset folder written by `cnlbench build`")
-    parser.add_argument("--methods", required=True, type=_csv, metavar="M1,M2",
+    parser.add_argument("--methods", required=True, type=csv_list, metavar="M1,M2",
                         help="comma-separated method names (an unknown name lists the valid ones)")
-    parser.add_argument("--configs", required=True, type=_csv, metavar="C1,C2",
+    parser.add_argument("--configs", required=True, type=csv_list, metavar="C1,C2",
                         help="comma-separated config names or globs, e.g. sym-00,sym-40 or 'sym-*'")
     parser.add_argument("--seeds", default="3", metavar="N|S1,S2",
                         help="number of seeds (0..N-1) or a comma-separated list of seeds (default 3)")
@@ -120,7 +120,7 @@ def _seeds(text: str) -> int | list[int]:
     from cnlbench.errors import HarnessError
 
     try:
-        parts = [int(p) for p in _csv(text)]
+        parts = [int(p) for p in csv_list(text)]
     except ValueError:
         raise HarnessError(f"--seeds {text[:60]!r} is not a count or a comma-separated list of integers; "
                            "e.g. --seeds 3") from None

@@ -39,12 +39,12 @@ Examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnlbench.cli._progress import add_progress_arguments
-    from cnlbench.cli.eval import _csv
+    from cnlbench.cli.eval import csv_list
 
     parser.add_argument("dataset", metavar="DATASET_DIR", help="a dataset folder written by `cnlbench build`")
-    parser.add_argument("--methods", required=True, type=_csv, metavar="M1,M2",
+    parser.add_argument("--methods", required=True, type=csv_list, metavar="M1,M2",
                         help="comma-separated method names (an unknown name lists the valid ones)")
-    parser.add_argument("--configs", default=None, type=_csv, metavar="C1,C2",
+    parser.add_argument("--configs", default=None, type=csv_list, metavar="C1,C2",
                         help="configs (names or globs) to choose the tuning configs among: one per noise kind, "
                              "the level nearest 40%% (default: every config)")
     parser.add_argument("--seeds", default="1000", metavar="S1,S2",
@@ -91,13 +91,13 @@ def settings_table(doc: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from cnlbench.cli._progress import progress_reporter
-    from cnlbench.cli.eval import _csv, sweep_arguments
+    from cnlbench.cli.eval import csv_list, sweep_arguments
     from cnlbench.errors import HarnessError
     from cnlbench.harness.sweep import run_tuning
     from cnlbench.harness.tuning import load_grid_file
 
     try:
-        seeds = [int(s) for s in _csv(args.seeds)]
+        seeds = [int(s) for s in csv_list(args.seeds)]
     except ValueError:
         raise HarnessError(f"--seeds {args.seeds!r} is not a comma-separated list of integers; e.g. --seeds 1000") from None
     if not seeds or len(set(seeds)) != len(seeds) or any(not 0 <= s < 2**63 for s in seeds):

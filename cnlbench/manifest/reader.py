@@ -235,7 +235,8 @@ class BuiltDataset:
     def default_config(self) -> str:
         return self.record["default_config"]
 
-    def _check(self, config: str, split: str) -> None:
+    def check_split(self, config: str, split: str) -> None:
+        """Raise :class:`ManifestError` naming the valid ones unless ``config`` and ``split`` exist."""
         if config not in self.record["configs"]:
             raise ManifestError(f"no config {config!r} in {str(self.path)!r}; valid configs: {self.configs}")
         if split not in SPLITS:
@@ -243,7 +244,7 @@ class BuiltDataset:
 
     def split(self, config: str, split: str) -> ManifestSplit:
         """The :class:`ManifestSplit` of ``config`` (``train``, ``validation`` or ``test``)."""
-        self._check(config, split)
+        self.check_split(config, split)
         key = (config, split)
         if key not in self._splits:
             rel = self.record["configs"][config]["splits"][split]["file"]
@@ -269,12 +270,12 @@ class BuiltDataset:
 
     def recorded_fingerprint(self, config: str) -> str:
         """The fingerprint recorded by the build in ``cnlbench-build.json``."""
-        self._check(config, "train")
+        self.check_split(config, "train")
         return self.record["configs"][config]["fingerprint"]
 
     def transition_matrix(self, config: str) -> np.ndarray | None:
         """Requested (K, K) row-stochastic ``T[i, j] = P(noisy=j | clean=i)``, or None."""
-        self._check(config, "train")
+        self.check_split(config, "train")
         t = self.record["configs"][config].get("requested_matrix")
         return None if t is None else np.asarray(t, dtype=np.float64)
 

@@ -160,7 +160,7 @@ def check_config(ds: BuiltDataset, config: str) -> str:
     from cnlbench.manifest.fingerprint import noise_fingerprint
     from cnlbench.manifest.recipe import config_name
 
-    ds._check(config, "train")
+    ds.check_split(config, "train")
     cfg = ds.record["configs"][config]
     rec_path = ds.path / "cnlbench-build.json"
     for split in SPLITS:

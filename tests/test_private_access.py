@@ -1,7 +1,7 @@
-"""No module of the harness reads or assigns another object's private members.
+"""No module of the package reads or assigns another object's private members.
 
 A name starting with one underscore is private to its class or module. Checked statically on
-every module under ``cnlbench/harness``: ``obj._name`` is allowed only on ``self``/``cls``
+every module under ``cnlbench/``: ``obj._name`` is allowed only on ``self``/``cls``
 (or on a third-party module such as ``torch._dynamo``), and ``from cnlbench... import _name``
 (a private name of another module) is refused. Private MODULES (``methods/_common.py``) are
 package-internal helpers and may be imported by their package.
@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-HARNESS = Path(__file__).resolve().parents[2] / "cnlbench" / "harness"
+PACKAGE = Path(__file__).resolve().parents[1] / "cnlbench"
+
+#: Third-party private members read on purpose, by module, with the reason.
+THIRD_PARTY = {
+    "sources/safe_pickle.py": {
+        "_np_multiarray()._reconstruct": "numpy's own array reconstructor: the one global a NumPy pickle names for "
+                                          "an ndarray, wrapped so that only plain numeric dtypes pass",
+        "_np_core_numeric()._frombuffer": "numpy's own buffer reconstructor (NumPy >= 2 pickles), wrapped likewise",
+    },
+}
 
 
 def _private(name: str) -> bool:
@@ -50,8 +59,9 @@ def _violations(path: Path) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("path", sorted(HARNESS.rglob("*.py")), ids=lambda p: str(p.relative_to(HARNESS)))
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_private_member_of_another_object(path: Path) -> None:
-    rel = str(path.relative_to(HARNESS))
-    bad = _violations(path)
+    rel = path.relative_to(PACKAGE).as_posix()
+    allowed = THIRD_PARTY.get(rel, {})
+    bad = [b for b in _violations(path) if b.split(": ", 1)[1] not in allowed]
     assert not bad, f"{rel} reads another object's private members: {bad}"
