@@ -1,9 +1,10 @@
-"""One registry idiom for everything cnlbench finds by name (models today; methods, sources).
+"""One registry idiom for everything cnlbench finds by name: models, methods, source kinds,
+noise families, reproductions and reference numbers.
 
 A :class:`Registry` maps names to entries. Entries register themselves when their module is
 imported (``registry.add(name, entry)``, usually from a decorator); the registry discovers them
-by importing every public module of its package the first time a name is looked up, so adding
-an entry is adding one file. Lookups of an unknown name raise the registry's error listing the
+by importing the public modules of its package (those whose names start with ``prefix``, none
+in ``skip``) the first time a name is looked up, so adding an entry is adding one file. Lookups of an unknown name raise the registry's error listing the
 valid names; a module that cannot be imported for a missing optional package is reported with
 the install hint instead of breaking discovery of the others.
 
@@ -29,16 +30,22 @@ def missing_package_hint(exc: ImportError, what: str, extra: str | None = None) 
 
 
 class Registry(Generic[T]):
-    """Names -> entries of one kind (``kind`` names it in messages, e.g. ``"model"``).
+    """Names -> entries of one kind (``kind`` names it in messages, e.g. ``"model"``; ``plural``
+    when adding an ``s`` is wrong, e.g. ``"noise families"``).
 
-    ``package``: the dotted package whose public modules (not starting with ``_``, not in
-    ``skip``) hold the built-in entries; ``error``: the :class:`~cnlbench.errors.CnlbenchError`
-    subclass raised for unknown or duplicate names; ``extras``: module name -> the pip extra
-    that installs its optional dependency (used in the hint when it fails to import)."""
+    ``package``: the dotted package whose public modules (not starting with ``_``, starting with
+    ``prefix``, not in ``skip``) hold the built-in entries, so that a package holding other
+    modules too discovers only its entry modules (``prefix="family_"``); ``error``: the
+    :class:`~cnlbench.errors.CnlbenchError` subclass raised for unknown or duplicate names;
+    ``extras``: module name -> the pip extra that installs its optional dependency (used in the
+    hint when it fails to import)."""
 
     def __init__(self, kind: str, package: str, *, error: type[CnlbenchError] = CnlbenchError,
-                 skip: tuple[str, ...] = (), extras: dict[str, str] | None = None):
+                 plural: str = "", prefix: str = "", skip: tuple[str, ...] = (),
+                 extras: dict[str, str] | None = None):
         self.kind, self.package, self.error = kind, package, error
+        self.plural = plural or f"{kind}s"
+        self.prefix = prefix
         self.skip = frozenset(skip)
         self.extras = dict(extras or {})
         self._entries: dict[str, T] = {}
@@ -69,7 +76,7 @@ class Registry(Generic[T]):
         self._discovered = True
         pkg = importlib.import_module(self.package)
         for info in pkgutil.iter_modules(pkg.__path__):
-            if info.name.startswith("_") or info.name in self.skip:
+            if info.name.startswith("_") or not info.name.startswith(self.prefix) or info.name in self.skip:
                 continue
             try:
                 importlib.import_module(f"{self.package}.{info.name}")
@@ -88,7 +95,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            msg = f"unknown {self.kind} {name!r}; valid {self.kind}s: {self.names()}"
+            msg = f"unknown {self.kind} {name!r}; valid {self.plural}: {self.names()}"
             if self._unavailable:
                 msg += "; not available here: " + "; ".join(self._unavailable.values())
             raise self.error(msg) from None

@@ -29,13 +29,14 @@ Rules a builder follows:
 * ``clean_label`` is ``-1`` where the true class is unknown; ``is_noisy`` is true when the label
   or the image is wrong for the row.
 
-Families whose module is not imported yet are found through :data:`BUILTIN_FAMILY_MODULES`
-(imported on first use, like source kinds).
+A family is one module of this package named ``family_*.py`` (found by
+:class:`cnlbench.registry.Registry` on the first lookup of a name, like source kinds and
+methods); the synthetic families are registered below. A family defined elsewhere registers
+when its module is imported.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -45,6 +46,7 @@ import numpy as np
 from cnlbench.errors import RecipeError
 from cnlbench.manifest.fingerprint import stable_hash
 from cnlbench.manifest.recipe import ConfigEntry, config_name
+from cnlbench.registry import Registry
 from cnlbench.sources.base import ImageAccess, SplitData
 
 NOISE_SOURCES = ("none", "synthetic", "web", "human", "structured")
@@ -187,46 +189,30 @@ class FamilyContext:
 
 
 FamilyBuilder = Callable[[FamilyContext], list[ConfigPlan]]
-_FAMILIES: dict[str, FamilyBuilder] = {}
-
-#: Built-in families and the module that registers each, imported on first use of the name.
-BUILTIN_FAMILY_MODULES: dict[str, str] = {
-    "web": "cnlbench.manifest.family_web",
-    "external": "cnlbench.manifest.family_external",
-    "human": "cnlbench.manifest.family_human",
-    "structured": "cnlbench.manifest.family_structured",
-    "part-dependent": "cnlbench.manifest.family_instance",
-    "confusion": "cnlbench.manifest.family_instance",
-}
+FAMILIES: Registry[FamilyBuilder] = Registry(
+    "noise family", "cnlbench.manifest", error=RecipeError, plural="noise families", prefix="family_")
 
 
 def register_family(noise: str) -> Callable[[FamilyBuilder], FamilyBuilder]:
     """Decorator registering a family builder under the recipe's ``noise:`` name."""
 
     def deco(fn: FamilyBuilder) -> FamilyBuilder:
-        if noise in _FAMILIES and _FAMILIES[noise] is not fn:
-            raise RecipeError(f"noise family {noise!r} registered twice; pick another name")
-        _FAMILIES[noise] = fn
-        return fn
+        return FAMILIES.add(noise, fn)
 
     return deco
 
 
 def family_names() -> list[str]:
-    return sorted(set(_FAMILIES) | set(BUILTIN_FAMILY_MODULES))
+    """Every registered noise family (what a recipe may write as ``noise:``), sorted."""
+    return FAMILIES.names()
 
 
 def get_family(noise: str) -> FamilyBuilder:
-    """The builder registered as ``noise`` (importing its module lazily)."""
-    if noise not in _FAMILIES and noise in BUILTIN_FAMILY_MODULES:
-        try:
-            importlib.import_module(BUILTIN_FAMILY_MODULES[noise])
-        except ImportError as exc:
-            raise RecipeError(f"noise family {noise!r} is unavailable ({exc}); install its dependencies or pick another family") from None
+    """The builder registered as ``noise``; the error names the recipe key and the valid names."""
     try:
-        return _FAMILIES[noise]
-    except KeyError:
-        raise RecipeError(f"recipe `noise: {noise}`: unknown noise family; valid families: {family_names()}") from None
+        return FAMILIES.get(noise)
+    except RecipeError as exc:
+        raise RecipeError(f"recipe `noise: {noise}`: {exc}") from None
 
 
 def plan_configs(ctx: FamilyContext) -> list[ConfigPlan]:

@@ -14,7 +14,6 @@ Arrays:
 from __future__ import annotations
 
 import abc
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -22,6 +21,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from cnlbench.errors import SourceError
+from cnlbench.registry import Registry
 
 
 class ImageAccess(abc.ABC):
@@ -128,51 +128,31 @@ class Source(abc.ABC):
 
 
 # --------------------------------------------------------------------------------------------
-# Registry: recipes name a source by ``source: {kind: NAME, ...options}``.
+# Registry: recipes name a source by ``source: {kind: NAME, ...options}``. A source kind is one
+# module of this package (or a subpackage, like ``cnwl/``) decorated ``@register_source(kind)``;
+# the modules in ``skip`` are the package's helpers, which register nothing. A module whose
+# optional dependency is missing never breaks the others (it is named in the unknown-kind error).
 
 SourceFactory = Callable[..., Source]
-_REGISTRY: dict[str, SourceFactory] = {}
+SOURCES: Registry[SourceFactory] = Registry(
+    "source kind", "cnlbench.sources", error=SourceError,
+    skip=("base", "cifar_n", "digits_web", "images", "png", "safe_pickle", "views"))
 
 
 def register_source(kind: str) -> Callable[[SourceFactory], SourceFactory]:
     """Class/function decorator registering a source factory under ``kind``."""
 
     def deco(factory: SourceFactory) -> SourceFactory:
-        if kind in _REGISTRY and _REGISTRY[kind] is not factory:
-            raise SourceError(f"source kind {kind!r} registered twice")
-        _REGISTRY[kind] = factory
-        return factory
+        return SOURCES.add(kind, factory)
 
     return deco
 
 
-#: Built-in kinds and the module that registers each; imported lazily on first use so that a
-#: missing optional dependency of one source never breaks the others.
-BUILTIN_SOURCE_MODULES: dict[str, str] = {
-    "digits": "cnlbench.sources.digits",
-    "cifar10": "cnlbench.sources.cifar",
-    "cifar100": "cnlbench.sources.cifar",
-    "imagefolder": "cnlbench.sources.imagefolder",
-    "mini-imagenet": "cnlbench.sources.mini_imagenet",
-    "stanford-cars": "cnlbench.sources.stanford_cars",
-    "hub": "cnlbench.sources.hub",
-    "cnwl": "cnlbench.sources.cnwl",
-}
-
-
 def source_kinds() -> list[str]:
-    """Names of all registered and built-in source kinds, sorted."""
-    return sorted(set(_REGISTRY) | set(BUILTIN_SOURCE_MODULES))
+    """Names of all registered source kinds (built-in and added), sorted."""
+    return SOURCES.names()
 
 
 def make_source(kind: str, **options) -> Source:
     """Instantiate the source registered as ``kind`` with recipe ``options``."""
-    if kind not in _REGISTRY and kind in BUILTIN_SOURCE_MODULES:
-        importlib.import_module(BUILTIN_SOURCE_MODULES[kind])
-    try:
-        factory = _REGISTRY[kind]
-    except KeyError:
-        raise SourceError(
-            f"unknown source kind {kind!r}; valid kinds: {source_kinds()}"
-        ) from None
-    return factory(**options)
+    return SOURCES.get(kind)(**options)

@@ -12,8 +12,6 @@ Shapes: ``B`` batch size, ``K`` number of classes, ``E`` extra outputs (``extra_
 from __future__ import annotations
 
 import abc
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Protocol, Sequence
 
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 
 from cnlbench.errors import HarnessError
+from cnlbench.registry import Registry
 
 Network = Callable[[torch.Tensor], torch.Tensor]  # (B, C, H, W) float -> (B, K + E) logits
 
@@ -207,39 +206,25 @@ class Method(abc.ABC):
 
 
 # --------------------------------------------------------------------------------------------
-# Registry
+# Registry: a method is one file of this package whose class is decorated ``@register_method``
+# (found by :class:`cnlbench.registry.Registry`; a method defined elsewhere registers when its
+# module is imported).
 
-_METHODS: dict[str, type[Method]] = {}
+METHODS: Registry[type[Method]] = Registry("method", "cnlbench.harness.methods", error=HarnessError, skip=("base",))
 
 
 def register_method(cls: type[Method]) -> type[Method]:
     """Class decorator: register ``cls`` under ``cls.name``."""
     if not cls.name:
-        raise HarnessError(f"{cls.__qualname__} has no name")
-    if cls.name in _METHODS and _METHODS[cls.name] is not cls:
-        raise HarnessError(f"method name {cls.name!r} registered twice")
-    _METHODS[cls.name] = cls
-    return cls
-
-
-def _load_builtin_methods() -> None:
-    import cnlbench.harness.methods as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name != "base" and not info.name.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{info.name}")
+        raise HarnessError(f"{cls.__qualname__} has no name; set the class attribute `name`")
+    return METHODS.add(cls.name, cls)
 
 
 def method_names() -> list[str]:
     """All registered method names, sorted."""
-    _load_builtin_methods()
-    return sorted(_METHODS)
+    return METHODS.names()
 
 
 def get_method(name: str) -> type[Method]:
     """The method class registered as ``name``; the error lists the valid names."""
-    _load_builtin_methods()
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise HarnessError(f"unknown method {name!r}; valid methods: {method_names()}") from None
+    return METHODS.get(name)
