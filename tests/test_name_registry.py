@@ -108,3 +108,66 @@ def test_registry_is_the_bottom_layer() -> None:
         elif isinstance(node, ast.Import):
             mods.update(a.name for a in node.names)
     assert {m for m in mods if m.startswith("cnlbench")} == {"cnlbench.errors"}
+
+
+def test_prefix_and_plural(plugin_package, tmp_path: Path) -> None:
+    """``prefix`` discovers only the package's entry modules (the others are never imported);
+    ``plural`` names the valid entries where adding an ``s`` is wrong."""
+    (tmp_path / "cnl_plugins" / "family_delta.py").write_text("from cnl_plugins.reg import FAMS\nFAMS.add('delta', 4)\n")
+    with open(tmp_path / "cnl_plugins" / "reg.py", "a") as f:
+        f.write("FAMS = Registry('noise family', 'cnl_plugins', plural='noise families', prefix='family_')\n")
+    from cnl_plugins.reg import FAMS
+
+    assert FAMS.names() == ["delta"]
+    assert "cnl_plugins.alpha" not in sys.modules and "cnl_plugins.gamma" not in sys.modules
+    with pytest.raises(CnlbenchError, match=r"unknown noise family 'x'; valid noise families: \['delta'\]"):
+        FAMS.get("x")
+
+
+def _entry_modules(registry: Registry, entries) -> set[str]:
+    """The modules of ``registry``'s package (first name below it) that define ``entries``."""
+    depth = registry.package.count(".") + 1
+    return {e.__module__.split(".")[depth] for e in entries if e.__module__.startswith(registry.package + ".")}
+
+
+def _candidate_modules(registry: Registry) -> set[str]:
+    """The modules discovery imports: public, with the prefix, not skipped."""
+    import importlib
+    import pkgutil
+
+    pkg = importlib.import_module(registry.package)
+    return {i.name for i in pkgutil.iter_modules(pkg.__path__)
+            if not i.name.startswith("_") and i.name.startswith(registry.prefix) and i.name not in registry.skip}
+
+
+@pytest.mark.parametrize("where", ["methods", "sources", "families", "models"])
+def test_discovery_imports_exactly_the_entry_modules(where: str) -> None:
+    """Every module a registry discovers defines an entry and every entry module is discovered
+    (so a ``skip`` list or a ``prefix`` cannot drift from the files)."""
+    if where == "methods":
+        from cnlbench.harness.methods.base import METHODS as reg
+    elif where == "sources":
+        from cnlbench.sources.base import SOURCES as reg
+    elif where == "families":
+        from cnlbench.manifest.families import FAMILIES as reg
+    else:
+        from cnlbench.harness.models.registry import MODELS as reg
+    entries = [getattr(e, "builder", e) for _, e in reg.items()]
+    found = _entry_modules(reg, entries)
+    if where == "families":
+        found.discard("families")  # the synthetic families, registered by the registry's own module
+    assert found == _candidate_modules(reg)
+
+
+def test_every_registry_lists_its_builtins() -> None:
+    """Each registry finds its built-in entries by discovery alone (no table of names)."""
+    from cnlbench.harness.methods import method_names
+    from cnlbench.manifest.families import family_names
+    from cnlbench.reproduce import published_data, reproduction_names
+    from cnlbench.sources import source_kinds
+
+    assert {"ce", "mixup", "coteaching", "dac"} <= set(method_names())
+    assert source_kinds() == ["cifar10", "cifar100", "cnwl", "digits", "hub", "imagefolder", "mini-imagenet", "stanford-cars"]
+    assert {"web", "external", "human", "structured", "part-dependent", "confusion", "symmetric", "matrix"} <= set(family_names())
+    assert reproduction_names() == ["jiang2020", "patrini2017", "thulasidasan2019-dac", "thulasidasan2019-mixup"]
+    assert "wei2022_cifarn" in published_data()

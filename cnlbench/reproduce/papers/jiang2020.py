@@ -16,6 +16,7 @@ table per level and against the CNWL summaries (Spearman's rho with a bootstrap 
 from __future__ import annotations
 
 from cnlbench.reproduce.model import Direction, Ordering, Published, Reproduction, ScalePlan
+from cnlbench.reproduce.papers.registry import register_reproduction
 
 CITATION = """@inproceedings{jiang2020beyond,
   title     = {Beyond Synthetic Noise: Deep Learning on Controlled Noisy Labels},
@@ -142,3 +143,5 @@ REPRODUCTION = Reproduction(
         "those datasets; the CNWL summaries enter only through the order of the methods.",
     ),
 )
+
+register_reproduction(REPRODUCTION)

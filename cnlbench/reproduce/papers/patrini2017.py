@@ -14,6 +14,7 @@ and the order of the ten losses in each column (Spearman's rho with a bootstrap 
 from __future__ import annotations
 
 from cnlbench.reproduce.model import Direction, Ordering, Published, Reproduction, ScalePlan
+from cnlbench.reproduce.papers.registry import register_reproduction
 
 METHODS = ("ce", "unhinged", "sigmoid", "savage", "bootstrap-soft", "bootstrap-hard",
            "backward", "forward", "backward-that", "forward-that")
@@ -126,3 +127,5 @@ REPRODUCTION = Reproduction(
         "The authors' code has no bootstrap-hard loss; the table's bootstrap-hard row is from the paper.",
     ),
 )
+
+register_reproduction(REPRODUCTION)

@@ -17,6 +17,7 @@ the cells two sources agree on (**corroborated**) and the rest of one transcript
 from __future__ import annotations
 
 from cnlbench.reproduce.model import Direction, Published, Reproduction, ScalePlan
+from cnlbench.reproduce.papers.registry import register_reproduction
 
 CITATION = """@inproceedings{thulasidasan2019combating,
   title     = {Combating Label Noise in Deep Learning Using Abstention},
@@ -115,3 +116,5 @@ REPRODUCTION = Reproduction(
         "The CIFAR-10 cleaner table (dac-protocol, symmetric noise) is context: no scale of this reproduction runs it.",
     ),
 )
+
+register_reproduction(REPRODUCTION)

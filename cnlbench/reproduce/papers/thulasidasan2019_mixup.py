@@ -17,6 +17,7 @@ printed) and overconfidence error (OE), of the network at the end of training.
 from __future__ import annotations
 
 from cnlbench.reproduce.model import Direction, Reproduction, ScalePlan
+from cnlbench.reproduce.papers.registry import register_reproduction
 
 CITATION = """@inproceedings{thulasidasan2019mixup,
   title     = {On Mixup Training: Improved Calibration and Predictive Uncertainty for Deep Neural Networks},
@@ -92,3 +93,5 @@ REPRODUCTION = Reproduction(
         "cross-entropy is already calibrated, which is not what the paper claims about.",
     ),
 )
+
+register_reproduction(REPRODUCTION)

@@ -10,6 +10,7 @@ not the board's protocol).
 from __future__ import annotations
 
 from cnlbench.reproduce.model import Published
+from cnlbench.reproduce.papers.registry import register_reference
 
 SOURCE = ("Wei et al. 2022 (ICLR), CIFAR-N cross-entropy baseline, ResNet-34; quoted by two "
           "peer-reviewed papers")
@@ -26,3 +27,5 @@ PUBLISHED = tuple(
         ("cifar100n", "cifar100n-noisy", 55.50, 0.66),
     )
 )
+
+register_reference("wei2022_cifarn", PUBLISHED)
