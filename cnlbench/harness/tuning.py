@@ -11,7 +11,8 @@ JSON file (:func:`write_tuned`) that ``cnlbench eval --tuned FILE`` consumes
 (:meth:`TunedSettings.apply`), and every results row records the setting it ran with.
 
 A method's grid: learning-rate multipliers :data:`LR_AXIS` x up to three values of its own
-parameters (:data:`PARAM_GRIDS`, defaults first); a method without tunable parameters gets
+parameters (the method's ``tuning_grid``, declared in its own file, defaults first; with two
+parameters the grid is the defaults plus one change at a time); a method without one gets
 :data:`LR_ONLY_AXIS` (as many learning rates as the others have settings), so that every
 method gets exactly the same number of trials.
 """
@@ -50,29 +51,6 @@ SELECTION_RULE = ("one-standard-error rule on the NOISY validation split: a sett
                   "unless the best setting beats it by more than one binomial standard error of the best score on "
                   "the n_val validation examples, in which case the best is chosen (ties: earlier grid point)")
 
-#: method -> {parameter: values} (the default value first), at most two parameters; with
-#: two parameters the grid is the defaults plus one change at a time (three points).
-PARAM_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "backward-that": {"percentile": [97.0, 99.0, 100.0]},
-    "forward-that": {"percentile": [97.0, 99.0, 100.0]},
-    "bootstrap-hard": {"beta": [0.8, 0.6, 0.9]},
-    "bootstrap-soft": {"beta": [0.95, 0.8, 0.9]},
-    "confidence-penalty": {"beta": [0.125, 0.05, 0.5]},
-    "coteaching": {"ramp_epochs": [10, 5, 20]},
-    "dac": {"warmup_epochs": [None, 2, 5]},
-    "dac-protocol": {"warmup_epochs": [None, 2, 5]},
-    "derivative-manipulation": {"beta": [12.0, 6.0, 18.0]},
-    "gce": {"q": [0.7, 0.4, 0.9]},
-    "gce-truncated": {"q": [0.7, 0.4, 0.9]},
-    "label-smoothing": {"epsilon": [0.1, 0.05, 0.3]},
-    "mentormix": {"alpha": [None, 2.0, 8.0]},
-    "mixup": {"alpha": [1.0, 0.4, 4.0]},
-    "proselflc": {"B": [6.0, 12.0, 16.0]},
-    "s-model": {"prior_noise": [0.46, 0.3, 0.6]},
-    "sce": {"a": [None, 0.1, 0.5]},
-}
-
-
 @dataclass(frozen=True)
 class Setting:
     """One point of a grid: a learning-rate multiplier and method parameters."""
@@ -110,12 +88,13 @@ def _check_grid(method: str, grid: Mapping[str, Sequence[Any]], defaults: Mappin
 
 def method_grid(method: str, grid: Mapping[str, Sequence[Any]] | None = None) -> list[Setting]:
     """The settings (defaults first) of ``method``'s grid: ``grid`` (``{param: values}``, an
-    optional ``lr_mult`` list) or :data:`PARAM_GRIDS`; errors name unknown parameters, empty
+    optional ``lr_mult`` list) or the method's own ``tuning_grid``; errors name unknown parameters, empty
     grids and grids over :data:`MAX_SETTINGS`."""
     from cnlbench.harness.methods.base import get_method
 
-    defaults = get_method(method).defaults
-    grid = dict(PARAM_GRIDS.get(method, {}) if grid is None else grid)
+    cls = get_method(method)
+    defaults = cls.defaults
+    grid = dict(cls.tuning_grid if grid is None else grid)
     _check_grid(method, grid, defaults)
     params = {k: list(v) for k, v in grid.items() if k != "lr_mult"}
     lrs = [float(v) for v in grid.get("lr_mult", LR_AXIS if params else LR_ONLY_AXIS)]
@@ -357,7 +336,7 @@ def write_tuned(doc: Mapping[str, Any], path: str | Path) -> Path:
 
 
 __all__ = [
-    "LR_AXIS", "LR_ONLY_AXIS", "MAX_SETTINGS", "PARAM_GRIDS", "TRIALS_PER_METHOD", "SELECTION_RULE", "TUNED_FORMAT", "TUNING_LEVEL",
+    "LR_AXIS", "LR_ONLY_AXIS", "MAX_SETTINGS", "TRIALS_PER_METHOD", "SELECTION_RULE", "TUNED_FORMAT", "TUNING_LEVEL",
     "TUNING_SEED", "Setting", "TunedSettings", "load_grid_file", "load_tuned", "method_grid", "select_best",
     "standard_error", "summarise", "tuning_config", "write_tuned",
 ]

@@ -23,7 +23,6 @@ from cnlbench.harness.tuning import (
     LR_AXIS,
     LR_ONLY_AXIS,
     MAX_SETTINGS,
-    PARAM_GRIDS,
     TRIALS_PER_METHOD,
     TUNED_FORMAT,
     load_tuned,
@@ -45,9 +44,43 @@ def test_every_method_gets_the_same_number_of_trials():
         grid = method_grid(m)
         assert len(grid) == TRIALS_PER_METHOD, m
         assert grid[0].lr_mult == 1.0  # defaults first (ties go to them)
-        assert dict(grid[0].params) == {k: v[0] for k, v in PARAM_GRIDS.get(m, {}).items()}
+        assert dict(grid[0].params) == {k: v[0] for k, v in get_method(m).tuning_grid.items()}
         for st in grid:  # every tuned parameter exists on the method
             assert set(st.params) <= set(get_method(m).defaults), m
+
+
+#: Every built-in method's grid as it was when the grids moved into the method files (issue 13):
+#: the grids decide which trials run and their run ids, so none may change by accident. A
+#: method not listed has no grid (the learning-rate-only axis).
+EXPECTED_GRIDS = {
+    "backward-that": {"percentile": [97.0, 99.0, 100.0]},
+    "forward-that": {"percentile": [97.0, 99.0, 100.0]},
+    "bootstrap-hard": {"beta": [0.8, 0.6, 0.9]},
+    "bootstrap-soft": {"beta": [0.95, 0.8, 0.9]},
+    "confidence-penalty": {"beta": [0.125, 0.05, 0.5]},
+    "coteaching": {"ramp_epochs": [10, 5, 20]},
+    "dac": {"warmup_epochs": [None, 2, 5]},
+    "dac-protocol": {"warmup_epochs": [None, 2, 5]},
+    "derivative-manipulation": {"beta": [12.0, 6.0, 18.0]},
+    "gce": {"q": [0.7, 0.4, 0.9]},
+    "gce-truncated": {"q": [0.7, 0.4, 0.9]},
+    "label-smoothing": {"epsilon": [0.1, 0.05, 0.3]},
+    "mentormix": {"alpha": [None, 2.0, 8.0]},
+    "mixup": {"alpha": [1.0, 0.4, 4.0]},
+    "proselflc": {"B": [6.0, 12.0, 16.0]},
+    "s-model": {"prior_noise": [0.46, 0.3, 0.6]},
+    "sce": {"a": [None, 0.1, 0.5]},
+}
+
+
+def test_every_builtin_grid_is_unchanged():
+    """Same parameters, values, types and order (defaults first) as the table they came from;
+    a variant (proselflc-detached, ce-wd, ...) does not inherit its parent's grid."""
+    from cnlbench.harness.methods.base import method_names
+
+    grids = {m: get_method(m).tuning_grid for m in method_names()}
+    assert {m: repr(g) for m, g in grids.items() if g} == {m: repr(g) for m, g in EXPECTED_GRIDS.items()}
+    assert grids["proselflc-detached"] == {} and grids["ce-wd"] == {} and grids["ce-dropout"] == {}
 
 
 def test_parameter_free_methods_get_the_lr_only_axis():

@@ -11,6 +11,12 @@ import torch
 from cnlbench.errors import HarnessError
 from cnlbench.harness.methods.base import Batch, Method, StepOutput
 
+# Papers and code several method files cite (the board links them, see ``Method.paper``).
+CNWL_PAPER = "https://arxiv.org/abs/1911.09781"
+CNWL_CODE = "https://github.com/google-research/google-research/tree/master/mentormix"
+PATRINI_PAPER = "https://arxiv.org/abs/1609.03683"
+PATRINI_CODE = "https://github.com/giorgiop/loss-correction"
+
 
 class SingleNetworkLoss(Method):
     """A method that is one loss on one network's logits of the un-mixed batch.

@@ -119,6 +119,26 @@ class Method(abc.ABC):
     #: True when the method needs the manifest's transition matrix.
     needs_noise_matrix: ClassVar[bool] = False
 
+    # -- what the board says about the method, and its tuning grid -----------------------
+    # Declared in the method's own class body and never inherited (see ``OWN_ATTRIBUTES``):
+    # a subclass of CE is not CE's baseline, and a variant does not silently take its parent's
+    # grid. A method that declares none of them is family ``other``, without links or grid.
+    #: Board family: one of ``cnlbench.board.references.FAMILIES`` ("baseline",
+    #: "regularisation", "robust loss", "loss correction", "sample selection", "other").
+    family: ClassVar[str] = "other"
+    #: One-line description (the board, ``eval --list-methods``).
+    summary: ClassVar[str] = ""
+    #: The paper, and the repository whose computation we follow (see docs/methods.md).
+    paper: ClassVar[str] = ""
+    code: ClassVar[str] = ""
+    #: False where the authors released no code and a widely used reimplementation is cited.
+    code_official: ClassVar[bool] = True
+    #: Tuning grid ``{parameter: [values]}``, the default value first, at most two parameters
+    #: (``cnlbench.harness.tuning.method_grid``); empty: the learning-rate-only axis.
+    tuning_grid: ClassVar[dict[str, list[Any]]] = {}
+    #: The class attributes above, which each class declares for itself.
+    OWN_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("family", "summary", "paper", "code", "code_official", "tuning_grid")
+
     def __init__(self, setup: MethodSetup, **params: Any):
         unknown = set(params) - set(self.defaults)
         if unknown:
@@ -156,6 +176,9 @@ class Method(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.two_phase = cls.loss_from_logits is not Method.loss_from_logits
+        for attr in Method.OWN_ATTRIBUTES:  # not inherited: undeclared means Method's value
+            if attr not in cls.__dict__:
+                setattr(cls, attr, getattr(Method, attr))
 
     def prepare_inputs(self, batch: Batch) -> torch.Tensor:
         """(B, C, H, W) inputs of the single forward pass; default ``batch.x`` (mixup mixes here

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 
 from cnlbench.harness.losses import KERAS_EPS, one_hot
-from cnlbench.harness.methods._common import SingleNetworkLoss
+from cnlbench.harness.methods._common import PATRINI_CODE, SingleNetworkLoss
 from cnlbench.harness.methods.base import Batch, register_method
 
 
@@ -32,6 +32,11 @@ class BootstrapSoft(_Bootstrap):
     is an entropy term that sharpens predictions. Params: ``beta`` (0.95)."""
 
     name = "bootstrap-soft"
+    family = "regularisation"
+    summary = "soft bootstrapping: targets mixed with the prediction (Reed et al. 2014)"
+    paper = "https://arxiv.org/abs/1412.6596"
+    code = PATRINI_CODE
+    tuning_grid = {"beta": [0.95, 0.8, 0.9]}
     defaults: ClassVar[dict[str, Any]] = {"beta": 0.95}
 
     def prediction_target(self, p: torch.Tensor) -> torch.Tensor:
@@ -43,6 +48,11 @@ class BootstrapHard(_Bootstrap):
     """z = onehot(argmax p). Params: ``beta`` (0.8)."""
 
     name = "bootstrap-hard"
+    family = "regularisation"
+    summary = "hard bootstrapping: targets mixed with the argmax (Reed et al. 2014)"
+    paper = "https://arxiv.org/abs/1412.6596"
+    code = PATRINI_CODE
+    tuning_grid = {"beta": [0.8, 0.6, 0.9]}
     defaults: ClassVar[dict[str, Any]] = {"beta": 0.8}
 
     def prediction_target(self, p: torch.Tensor) -> torch.Tensor:

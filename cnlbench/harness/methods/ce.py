@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 
 from cnlbench.harness.losses import cross_entropy
-from cnlbench.harness.methods._common import SingleNetworkLoss
+from cnlbench.harness.methods._common import CNWL_CODE, CNWL_PAPER, SingleNetworkLoss
 from cnlbench.harness.methods.base import Batch, register_method
 
 
@@ -16,6 +16,8 @@ class CrossEntropy(SingleNetworkLoss):
     """Plain CE: mean over the batch of -log p_y (p = softmax over the K class logits)."""
 
     name = "ce"
+    family = "baseline"
+    summary = "cross-entropy on the noisy labels"
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:
         return cross_entropy(logits[:, : self.setup.num_classes], y).mean()
@@ -31,6 +33,10 @@ class CrossEntropyWeightDecay(CrossEntropy):
     """
 
     name = "ce-wd"
+    family = "baseline"
+    summary = "CE with strong weight decay (CNWL's WeDecay baseline)"
+    paper = CNWL_PAPER
+    code = CNWL_CODE
     engine_overrides: ClassVar[dict[str, Any]] = {"weight_decay": 5e-3}
 
 
@@ -42,4 +48,8 @@ class CrossEntropyDropout(CrossEntropy):
     """
 
     name = "ce-dropout"
+    family = "baseline"
+    summary = "CE with dropout 0.5 before the classifier (CNWL's Dropout baseline)"
+    paper = CNWL_PAPER
+    code = CNWL_CODE
     engine_overrides: ClassVar[dict[str, Any]] = {"dropout": 0.5}

@@ -18,6 +18,10 @@ class ConfidencePenalty(SingleNetworkLoss):
     (1 - e) CE - e H(p), i.e. beta = e / (1 - e) up to scale)."""
 
     name = "confidence-penalty"
+    family = "regularisation"
+    summary = "CE minus an entropy bonus (Pereyra et al. 2017)"
+    paper = "https://arxiv.org/abs/1701.06548"
+    tuning_grid = {"beta": [0.125, 0.05, 0.5]}
     defaults: ClassVar[dict[str, Any]] = {"beta": 0.125}
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:

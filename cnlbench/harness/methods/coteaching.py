@@ -49,6 +49,11 @@ class CoTeaching(Method):
     """
 
     name = "coteaching"
+    family = "sample selection"
+    summary = "two networks teach each other on small-loss examples (Han et al. 2018)"
+    paper = "https://arxiv.org/abs/1804.06872"
+    code = "https://github.com/bhanML/Co-teaching"
+    tuning_grid = {"ramp_epochs": [10, 5, 20]}
     num_networks = 2
     defaults: ClassVar[dict[str, Any]] = {"forget_rate": None, "ramp_epochs": 10, "exponent": 1.0}
 

@@ -69,6 +69,11 @@ class DeepAbstainingClassifier(Method):
     """
 
     name = "dac"
+    family = "sample selection"
+    summary = "deep abstaining classifier (Thulasidasan et al. 2019)"
+    paper = "https://arxiv.org/abs/1905.10964"
+    code = "https://github.com/thulas/dac-label-noise"
+    tuning_grid = {"warmup_epochs": [None, 2, 5]}
     extra_outputs = 1
     defaults: ClassVar[dict[str, Any]] = {
         "warmup_epochs": None, "alpha_final": 1.0, "alpha_init_factor": 64.0, "ewma_mu": 0.05,
@@ -147,6 +152,11 @@ class DACProtocol(DeepAbstainingClassifier):
     """
 
     name = "dac-protocol"
+    family = "sample selection"
+    summary = "DAC, then CE on the examples it does not abstain on"
+    paper = "https://arxiv.org/abs/1905.10964"
+    code = "https://github.com/thulas/dac-label-noise"
+    tuning_grid = {"warmup_epochs": [None, 2, 5]}
     num_stages = 2
 
     def __init__(self, setup: MethodSetup, **params: Any):

@@ -29,6 +29,11 @@ class DerivativeManipulation(SingleNetworkLoss):
     """
 
     name = "derivative-manipulation"
+    family = "robust loss"
+    summary = "example weighting through the gradient (Wang et al. 2019)"
+    paper = "https://arxiv.org/abs/1905.11233"
+    code = "https://github.com/XinshaoAmosWang/DerivativeManipulation"
+    tuning_grid = {"beta": [12.0, 6.0, 18.0]}
     defaults: ClassVar[dict[str, Any]] = {"beta": 12.0, "lam": 0.5}
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:

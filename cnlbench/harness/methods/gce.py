@@ -24,6 +24,12 @@ class GeneralizedCrossEntropy(SingleNetworkLoss):
     """Batch mean of (1 - p_y^q) / q with p clamped to [1e-7, 1]. Params: ``q`` (0.7)."""
 
     name = "gce"
+    family = "robust loss"
+    summary = "generalized cross-entropy, the Lq loss (Zhang & Sabuncu 2018)"
+    paper = "https://arxiv.org/abs/1805.07836"
+    code = "https://github.com/AlanChou/Truncated-Loss"
+    code_official = False
+    tuning_grid = {"q": [0.7, 0.4, 0.9]}
     defaults: ClassVar[dict[str, Any]] = {"q": 0.7}
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -61,6 +67,12 @@ class TruncatedGCE(SingleNetworkLoss):
     """
 
     name = "gce-truncated"
+    family = "robust loss"
+    summary = "truncated Lq loss (Zhang & Sabuncu 2018)"
+    paper = "https://arxiv.org/abs/1805.07836"
+    code = "https://github.com/AlanChou/Truncated-Loss"
+    code_official = False
+    tuning_grid = {"q": [0.7, 0.4, 0.9]}
     defaults: ClassVar[dict[str, Any]] = {
         "q": 0.7, "k": 0.5, "every": 10, "start_epoch": None, "plateau_patience": PLATEAU_PATIENCE,
     }

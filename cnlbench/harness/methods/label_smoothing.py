@@ -22,6 +22,10 @@ class LabelSmoothing(SingleNetworkLoss):
     """Szegedy et al. 2016. Params: ``epsilon`` (0.1)."""
 
     name = "label-smoothing"
+    family = "regularisation"
+    summary = "CE against smoothed targets (Szegedy et al. 2016)"
+    paper = "https://arxiv.org/abs/1512.00567"
+    tuning_grid = {"epsilon": [0.1, 0.05, 0.3]}
     defaults: ClassVar[dict[str, Any]] = {"epsilon": 0.1}
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness.losses import backward_corrected, cross_entropy, forward_corrected
-from cnlbench.harness.methods._common import SingleNetworkLoss
+from cnlbench.harness.methods._common import PATRINI_CODE, PATRINI_PAPER, SingleNetworkLoss
 from cnlbench.harness.methods.base import Batch, MethodSetup, TrainerHooks, register_method
 
 #: Condition number above which T counts as singular for the backward correction.
@@ -101,6 +101,10 @@ class ForwardCorrection(_KnownT):
     """Batch mean of -log((p T)_y), p clipped to [1e-7, 1 - 1e-7], with the true T."""
 
     name = "forward"
+    family = "loss correction"
+    summary = "forward correction with the true transition matrix (Patrini et al. 2017)"
+    paper = PATRINI_PAPER
+    code = PATRINI_CODE
     kind = "forward"
 
 
@@ -109,6 +113,10 @@ class BackwardCorrection(_KnownT):
     """Batch mean of -sum((y T^-1) * log p), p clipped, with the true T (error if singular)."""
 
     name = "backward"
+    family = "loss correction"
+    summary = "backward correction with the true transition matrix (Patrini et al. 2017)"
+    paper = PATRINI_PAPER
+    code = PATRINI_CODE
     kind = "backward"
 
 
@@ -164,6 +172,11 @@ class ForwardCorrectionEstimated(_EstimatedT):
     """Forward correction with Patrini's T-hat (two stages)."""
 
     name = "forward-that"
+    family = "loss correction"
+    summary = "forward correction with an estimated matrix (Patrini et al. 2017)"
+    paper = PATRINI_PAPER
+    code = PATRINI_CODE
+    tuning_grid = {"percentile": [97.0, 99.0, 100.0]}
     kind = "forward"
 
 
@@ -172,4 +185,9 @@ class BackwardCorrectionEstimated(_EstimatedT):
     """Backward correction with Patrini's T-hat (two stages; error if T-hat is singular)."""
 
     name = "backward-that"
+    family = "loss correction"
+    summary = "backward correction with an estimated matrix (Patrini et al. 2017)"
+    paper = PATRINI_PAPER
+    code = PATRINI_CODE
+    tuning_grid = {"percentile": [97.0, 99.0, 100.0]}
     kind = "backward"

@@ -14,6 +14,9 @@ class MeanAbsoluteError(SingleNetworkLoss):
     un-halved sum 2 (1 - p_y); the factor only rescales the learning rate.)"""
 
     name = "mae"
+    family = "robust loss"
+    summary = "mean absolute error, a bounded loss (Ghosh et al. 2017)"
+    paper = "https://arxiv.org/abs/1712.09482"
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:
         p = torch.softmax(logits[:, : self.setup.num_classes].float(), dim=1)

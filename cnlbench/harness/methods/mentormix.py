@@ -11,6 +11,8 @@ import torch
 from cnlbench.errors import HarnessError
 from cnlbench.harness.losses import cross_entropy, mixup_cross_entropy
 from cnlbench.harness.methods._common import (
+    CNWL_CODE,
+    CNWL_PAPER,
     PLATEAU_PATIENCE,
     CleanStructureWatch,
     PerExampleAverage,
@@ -91,6 +93,11 @@ class MentorMix(Method):
     """
 
     name = "mentormix"
+    family = "sample selection"
+    summary = "MentorNet weights plus mixup (Jiang et al. 2020, CNWL)"
+    paper = CNWL_PAPER
+    code = CNWL_CODE
+    tuning_grid = {"alpha": [None, 2.0, 8.0]}
     defaults: ClassVar[dict[str, Any]] = {
         "alpha": None, "gamma_p": None, "second_reweight": None, "ema_decay": 0.5,
         "burn_in_epochs": None, "plateau_patience": PLATEAU_PATIENCE,

@@ -78,6 +78,10 @@ class MentorNet(Method):
     """
 
     name = "mentornet"
+    family = "sample selection"
+    summary = "small-loss thresholding curriculum (Jiang et al. 2018)"
+    paper = "https://arxiv.org/abs/1712.05055"
+    code = "https://github.com/google/mentornet"
     defaults: ClassVar[dict[str, Any]] = {
         "percentile": None, "ema_decay": 0.5, "burn_in_epochs": None, "plateau_patience": PLATEAU_PATIENCE,
     }

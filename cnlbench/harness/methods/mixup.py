@@ -47,6 +47,11 @@ class Mixup(Method):
     """
 
     name = "mixup"
+    family = "regularisation"
+    summary = "mixup of inputs and labels (Zhang et al. 2018)"
+    paper = "https://arxiv.org/abs/1710.09412"
+    code = "https://github.com/facebookresearch/mixup-cifar10"
+    tuning_grid = {"alpha": [1.0, 0.4, 4.0]}
     defaults: ClassVar[dict[str, Any]] = {"alpha": 1.0}
 
     def __init__(self, setup: MethodSetup, **params: Any):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness.losses import KERAS_EPS, clipped_probabilities, one_hot
-from cnlbench.harness.methods._common import SingleNetworkLoss
+from cnlbench.harness.methods._common import PATRINI_CODE, PATRINI_PAPER, SingleNetworkLoss
 from cnlbench.harness.methods.base import Batch, MethodSetup, register_method
 
 TARGET_KINDS = ("zero-one", "plus-minus")
@@ -140,6 +140,10 @@ class Unhinged(_BoundedPatriniLoss):
     (zero-one: 1 - f_y / K). Needs a batch of at least 2 examples."""
 
     name = "unhinged"
+    family = "robust loss"
+    summary = "unhinged loss, as in Patrini et al.'s table"
+    paper = PATRINI_PAPER
+    code = PATRINI_CODE
 
     def bounded_loss(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return (1.0 - t * f).mean()
@@ -151,6 +155,10 @@ class SigmoidLoss(_BoundedPatriniLoss):
     BatchNorm's output."""
 
     name = "sigmoid"
+    family = "robust loss"
+    summary = "sigmoid loss, as in Patrini et al.'s table"
+    paper = PATRINI_PAPER
+    code = PATRINI_CODE
 
     def bounded_loss(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(-t * f).mean()
@@ -161,6 +169,10 @@ class SavageLoss(_PatriniLoss):
     """Batch mean of mean_j 1 / (1 + exp(2 y_j p_j))^2, p = softmax clipped to [1e-7, 1-1e-7]."""
 
     name = "savage"
+    family = "robust loss"
+    summary = "Savage loss, as in Patrini et al.'s table"
+    paper = PATRINI_PAPER
+    code = PATRINI_CODE
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, batch: Batch) -> torch.Tensor:
         p = clipped_probabilities(logits[:, : self.setup.num_classes], KERAS_EPS)

@@ -50,6 +50,11 @@ class ProSelfLC(SingleNetworkLoss):
     """
 
     name = "proselflc"
+    family = "regularisation"
+    summary = "progressive self label correction (Wang et al. 2021)"
+    paper = "https://arxiv.org/abs/2005.03788"
+    code = "https://github.com/XinshaoAmosWang/ProSelfLC-AT"
+    tuning_grid = {"B": [6.0, 12.0, 16.0]}
     defaults: ClassVar[dict[str, Any]] = {"B": 6.0, "transit": 0.3}
     #: True: the whole target carries no gradient (``proselflc-detached``).
     detach_target: ClassVar[bool] = False
@@ -66,4 +71,8 @@ class ProSelfLCDetached(ProSelfLC):
     the reference; kept as a named variant."""
 
     name = "proselflc-detached"
+    family = "regularisation"
+    summary = "ProSelfLC with the whole target detached (a variant, not the reference)"
+    paper = "https://arxiv.org/abs/2005.03788"
+    code = "https://github.com/XinshaoAmosWang/ProSelfLC-AT"
     detach_target = True

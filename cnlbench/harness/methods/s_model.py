@@ -47,6 +47,11 @@ class SModel(SingleNetworkLoss):
     """
 
     name = "s-model"
+    family = "loss correction"
+    summary = "noise adaptation layer (Goldberger & Ben-Reuven 2017)"
+    paper = "https://openreview.net/forum?id=H12GRgcxg"
+    code = "https://github.com/udibr/noise"
+    tuning_grid = {"prior_noise": [0.46, 0.3, 0.6]}
     defaults: ClassVar[dict[str, Any]] = {"beta": 0.0, "prior_noise": 0.46, "init_matrix": None}
 
     def __init__(self, setup: MethodSetup, **params: Any):

@@ -26,6 +26,11 @@ class SymmetricCrossEntropy(SingleNetworkLoss):
     """
 
     name = "sce"
+    family = "robust loss"
+    summary = "symmetric cross-entropy: CE plus reverse CE (Wang et al. 2019)"
+    paper = "https://arxiv.org/abs/1908.06112"
+    code = "https://github.com/YisenWang/symmetric_cross_entropy_for_noisy_labels"
+    tuning_grid = {"a": [None, 0.1, 0.5]}
     defaults: ClassVar[dict[str, Any]] = {"a": None, "b": None, "log_floor": math.log(1e-4)}
 
     def __init__(self, setup: MethodSetup, **params: Any):
