@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from cnlbench.board.references import FAMILIES, METHOD_INFO, method_info
+from cnlbench.board.references import FAMILIES, method_info, method_infos
 from cnlbench.board.table import BoardTable, Column, MethodRow
 from cnlbench.harness.store import CURVE_TRAIN_CLEAN, CURVE_TRAIN_NOISY_GIVEN
 from cnlbench.manifest.atomic import atomic_write_bytes
@@ -108,25 +108,40 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 _FAMILY_MARKERS = {"baseline": "o", "regularisation": "s", "robust loss": "^", "loss correction": "D",
                    "sample selection": "v", "other": "P"}
 _OTHER_MARKERS = ("P", "X", "*", "h", "<", ">")
+#: Colour order inside each family (the order the built-in methods first got their colours, kept
+#: so that every figure keeps them); a method not listed follows its family's listed members in
+#: name order, so adding a method (one file) changes no other method's style.
+_COLOUR_ORDER = (
+    "ce-wd", "ce-dropout",
+    "label-smoothing", "confidence-penalty", "bootstrap-soft", "bootstrap-hard", "proselflc",
+    "proselflc-detached", "mixup",
+    "mae", "gce", "gce-truncated", "sce", "derivative-manipulation", "unhinged", "sigmoid", "savage",
+    "forward", "backward", "forward-that", "backward-that", "s-model",
+    "coteaching", "mentornet", "mentormix", "dac", "dac-protocol",
+)
 
 
-def _family_members() -> dict[str, list[str]]:
+def _family_members(infos: Mapping[str, Any]) -> dict[str, list[str]]:
+    """family -> its methods (CE aside) in colour order."""
+    rank = {name: i for i, name in enumerate(_COLOUR_ORDER)}
     members: dict[str, list[str]] = {}
-    for name, info in METHOD_INFO.items():
+    for name in sorted(infos, key=lambda n: (rank.get(n, len(rank)), n)):
         if name != "ce":
-            members.setdefault(info.family, []).append(name)
+            members.setdefault(infos[name].family, []).append(name)
     return members
 
 
 def method_styles(labels: Iterable[str], baseline: str = "ce") -> dict[str, Style]:
     """A fixed :class:`Style` per method label, the same in every figure.
 
-    Built-in methods (:data:`cnlbench.board.references.METHOD_INFO`) have a style of their own
-    that does not depend on which other methods are drawn: family -> marker, position in the
-    family -> colour; ``baseline`` is always :data:`BASELINE_STYLE`. Other labels (a user's
-    methods, submissions, versions) take the remaining (colour, marker) pairs in sorted order.
+    Methods with a family (:func:`cnlbench.board.references.method_infos`) have a style of their
+    own that does not depend on which other methods are drawn: family -> marker, position in the
+    family (:data:`_COLOUR_ORDER`) -> colour; ``baseline`` is always :data:`BASELINE_STYLE`. Other
+    labels (a user's methods without a family, submissions, versions) take the remaining (colour,
+    marker) pairs in sorted order.
     """
-    members = _family_members()
+    infos = method_infos()
+    members = _family_members(infos)
     styles: dict[str, Style] = {}
     used = set()
     others = []
@@ -134,7 +149,7 @@ def method_styles(labels: Iterable[str], baseline: str = "ce") -> dict[str, Styl
         if label.lower() == baseline.lower():
             styles[label] = BASELINE_STYLE
             continue
-        info = METHOD_INFO.get(label)
+        info = infos.get(label)
         if info is None:
             others.append(label)
             continue

@@ -51,15 +51,52 @@ def test_cli_errors_name_the_fix(tmp_path, capsys):
 
 
 def test_every_builtin_method_has_a_family_and_a_description():
-    from cnlbench.board.references import FAMILIES, METHOD_INFO, method_info
+    from cnlbench.board.references import FAMILIES, method_info, method_infos
     from cnlbench.harness.methods import method_names
 
-    assert set(method_names()) <= set(METHOD_INFO)
+    assert set(method_names()) == set(method_infos())  # every built-in declares a family
     for name in method_names():
         info = method_info(name)
         assert info.family in FAMILIES and info.summary
         assert all(u.startswith("https://") for u in (info.paper, info.code) if u)
     assert method_info("my-own-method").family == "other"
+    assert method_info("GCE v2") == method_info("gce") and method_info("gce").code_official is False
+
+
+def test_a_users_method_is_other_unless_it_declares_a_family():
+    """What the board shows comes from the method's class: a registered method of your own is
+    family ``other`` without links (a subclass does not pass for its parent) until it declares
+    its family, summary and paper; a family the board does not know is shown as ``other``."""
+    from cnlbench.board.plots import method_styles
+    from cnlbench.board.references import MethodInfo, method_info, method_infos
+    from cnlbench.harness.methods.base import METHODS, get_method, register_method
+
+    @register_method
+    class Mine(get_method("ce")):
+        name = "h7-mine"
+
+    @register_method
+    class Declared(get_method("ce")):
+        name = "h7-declared"
+        family, summary, paper = "robust loss", "a loss of my own", "https://example.org/paper"
+
+    @register_method
+    class Odd(get_method("ce")):
+        name = "h7-odd"
+        family, summary = "regularization", "a misspelt family"
+
+    try:
+        assert method_info("h7-mine") == MethodInfo("other", "")
+        assert method_info("h7-declared") == MethodInfo("robust loss", "a loss of my own", "https://example.org/paper")
+        assert method_info("h7-odd").family == "other"
+        assert "h7-declared" in method_infos() and "h7-mine" not in method_infos()
+        before = method_styles(["ce", "gce", "savage", "h7-mine"])
+        after = method_styles(["ce", "gce", "savage", "h7-mine", "h7-declared"])
+        assert {k: after[k] for k in before} == before  # a new method changes no other style
+        assert after["h7-declared"].marker == after["gce"].marker != before["h7-mine"].marker
+    finally:
+        for name in ("h7-mine", "h7-declared", "h7-odd"):
+            METHODS.remove(name)
 
 
 def _summary_rows(md: str, kind: str) -> dict[str, list[str]]:
