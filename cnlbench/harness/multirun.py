@@ -67,10 +67,10 @@ from cnlbench.harness.networks import make_grouped_network
 from cnlbench.harness.rows import device_label, result_row, with_packing
 from cnlbench.harness.train_config import TrainConfig
 from cnlbench.harness.trainer import EpochLog, EpochPlan, NonFiniteLossError, Trainer
+from cnlbench.manifest.schema import SPLITS
 
 #: Default largest number of runs packed into one grouped network.
 DEFAULT_MAX_RUNS = 16
-SPLIT_NAMES = ("train", "validation", "test")
 
 
 class PackingError(HarnessError):
@@ -176,7 +176,7 @@ class TrainingGroup:
     # -- evaluation ---------------------------------------------------------------------
     def _split_of(self, r: int, images: torch.Tensor) -> str | None:
         task = self.trainers[r].task
-        for name in SPLIT_NAMES:
+        for name in SPLITS:
             if getattr(task, name).images is images:
                 return name
         return None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import pyarrow as pa
 
 from cnlbench.errors import ManifestError
+from cnlbench.sources.base import SPLITS  # noqa: F401  (the split names; re-exported for the manifest)
 
 if TYPE_CHECKING:  # HF ``datasets`` is imported where a feature is made: reading a built
     # folder (the harness) needs only pyarrow, and ``datasets`` is a slow, optional import there
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # HF ``datasets`` is imported where a feature is made: readin
 
 #: Key of the cnlbench JSON in the Parquet key-value metadata.
 METADATA_KEY = b"cnlbench"
-SPLITS = ("train", "validation", "test")
 #: How a build stores images: the bytes in the Parquet files, or a path under an image root.
 IMAGE_MODES = ("embed", "reference")
 

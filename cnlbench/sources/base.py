@@ -23,6 +23,10 @@ import numpy as np
 from cnlbench.errors import SourceError
 from cnlbench.registry import Registry
 
+#: The split names, in order (a source ships ``validation`` only when the dataset has one); the
+#: one home of this fact: the manifest and the harness import it.
+SPLITS = ("train", "validation", "test")
+
 
 class ImageAccess(abc.ABC):
     """Random access to the encoded images of one split, by position.

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from cnlbench.errors import MissingDataError, SourceError
-from cnlbench.sources.base import ImageAccess, Source, SplitData, register_source
+from cnlbench.sources.base import SPLITS, ImageAccess, Source, SplitData, register_source
 from cnlbench.sources.images import verify_image
 from cnlbench.sources.views import ArrowBinaryImages
 
@@ -129,7 +129,7 @@ class HubSource(Source):
         return cols[0]
 
     def split_names(self) -> tuple[str, ...]:
-        return tuple(s for s in ("train", "validation", "test") if s in self._splits)
+        return tuple(s for s in SPLITS if s in self._splits)
 
     def load_split(self, split: str) -> SplitData:
         import datasets

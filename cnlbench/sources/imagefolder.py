@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from cnlbench.errors import MissingDataError, SourceError
-from cnlbench.sources.base import Source, SplitData, register_source
+from cnlbench.sources.base import SPLITS, Source, SplitData, register_source
 from cnlbench.sources.images import resize_transform
 from cnlbench.sources.views import FileImages
 
@@ -87,7 +87,7 @@ class ImageFolderSource(Source):
         self.class_names = tuple(classes)
 
     def split_names(self) -> tuple[str, ...]:
-        return tuple(s for s in ("train", "validation", "test") if s in self._split_dirs)
+        return tuple(s for s in SPLITS if s in self._split_dirs)
 
     def load_split(self, split: str) -> SplitData:
         self.check_split_name(split)
