@@ -331,7 +331,9 @@ def published_fingerprints(folder: str | Path, *, recompute: bool = False) -> Pu
     fingerprint as recorded by the build (``recompute=True``: recomputed over the Parquet
     content with ``BuiltDataset.fingerprint(config)``, slow for large image sets). If the
     manifest layer cannot open the folder (e.g. only the build record was published), reads
-    the ``configs.<name>.fingerprint`` entries of its ``cnlbench-build.json``.
+    the ``configs.<name>.fingerprint`` entries of its ``cnlbench-build.json``, except with
+    ``recompute=True``: a fingerprint that was asked to be verified is never replaced by the
+    recorded, unverified one (the error says why the content could not be read).
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -343,6 +345,10 @@ def published_fingerprints(folder: str | Path, *, recompute: bool = False) -> Pu
         get = ds.fingerprint if recompute else ds.recorded_fingerprint
         return PublishedDataset(str(ds.name), {c: str(get(c)) for c in ds.configs})
     except Exception as exc:  # a folder the manifest layer cannot open: read the build record
+        if recompute:
+            raise SubmissionError(f"cannot recompute the config fingerprints of {folder} ({exc}); the recorded ones "
+                                  "are not used when verification was asked for: rebuild or re-download the "
+                                  "dataset folder") from None
         opened_error = exc
     rec = _fingerprints_from_build_json(folder)
     if rec is None:

@@ -209,6 +209,9 @@ def test_published_fingerprints_from_build_record(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SubmissionError, match="no readable config fingerprints"):
         published_fingerprints(tmp_path / "empty")
+    # asked to verify, the recorded (unverified) fingerprints of a folder without its Parquet files are refused
+    with pytest.raises(SubmissionError, match="cannot recompute the config fingerprints"):
+        published_fingerprints(tmp_path / "built", recompute=True)
 
 
 def test_cli_submit_end_to_end_and_leaderboard(tmp_path, capsys):

@@ -17,7 +17,6 @@ def test_cifar10_recipe_builds_from_real_data(shared_data, repo_root, tmp_path):
         from build_cifar10 import load_recipe_with_data
     finally:
         sys.path.pop(0)
-    import cnlbench.manifest.family_human  # noqa: F401
     from cnlbench.manifest import build_from_recipe, open_dataset
 
     recipe = load_recipe_with_data(shared_data, ["sym", "cifar10n"])
