@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from cnlbench.errors import MissingDataError, RecipeError, SourceError
-from cnlbench.manifest.families import ConfigPlan, FamilyContext, register_family
+from cnlbench.manifest.families import NOISE_SOURCES, ConfigPlan, FamilyContext, register_family
 from cnlbench.manifest.family_human import label_set_plan, source_order
 from cnlbench.noise.external import EXPECTED_LABELS, hard_labels
 
@@ -274,7 +274,8 @@ def validate_external_labels(
     return noisy
 
 
-_NOISE_SOURCES = ("human", "synthetic", "web", "structured")
+#: What external labels may be (every noise source but "none": they are external labels).
+_NOISE_SOURCES = tuple(s for s in NOISE_SOURCES if s != "none")
 
 
 @register_family("external")

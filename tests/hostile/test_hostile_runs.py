@@ -69,7 +69,7 @@ def refused(call: Callable[[], Any], error: type[CnlbenchError], names: list[str
 def _cli(argv: list[str]) -> int:
     """Run a verb as `cnlbench ARGV` does, but let its error propagate so its class is checked."""
     args = build_parser().parse_args(argv)
-    return int(args._run(args) or 0)
+    return int(args.run_verb(args) or 0)
 
 
 # -- cnlbench eval: arguments ---------------------------------------------------------------
