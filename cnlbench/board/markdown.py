@@ -15,8 +15,9 @@ SUMMARY_NOTE = (
     "**Summary tables** come first: rank by the mean over levels (with its stratified-bootstrap 95% "
     "interval over seeds), the paired difference to {base} and P(better than {base}). "
     f"**Protocol**: a method more than {100 * CONVERGENCE_GAP:g} points below {{base}} at 0% noise did not "
-    "converge under this protocol; it is greyed with its reason and not ranked, as is a method that does "
-    "not cover every level. Each method links to its paper and code; the per-level tables follow."
+    "converge under this protocol; it is greyed with its reason and not ranked, as is a method whose "
+    "mechanism never engaged (e.g. a DAC that abstained on no training batch trained as {base}) and a method "
+    "that does not cover every level. Each method links to its paper and code; the per-level tables follow."
 )
 
 METRIC_NAMES = {

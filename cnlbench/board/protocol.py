@@ -10,6 +10,12 @@ out of the ranking.
 The comparison is per (dataset, noise kind): the method's mean ``test_acc_best_val`` over its
 runs at level 0 against CE's mean over CE's runs at level 0. A kind without a level-0 run of
 both the method and CE is not gated (nothing to compare). Failed runs never count.
+
+A second flag marks a method whose mechanism never engaged: a method that reports, per epoch,
+the share of each training batch its mechanism acted on (:data:`ENGAGEMENT_CURVES`, e.g. DAC's
+``stat_abstain_rate``) and that acted on none in any epoch of any of its runs at the noisy
+levels of a (dataset, noise kind) trained as plain CE there, so its column would not mean its
+name (e.g. DAC whose warm-up ended after the labels were fitted: docs/methods.md).
 """
 
 from __future__ import annotations
@@ -17,10 +23,14 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-__all__ = ["CONVERGENCE_GAP", "memorisation_note", "protocol_flags", "tuned_settings_note"]
+__all__ = ["CONVERGENCE_GAP", "ENGAGEMENT_CURVES", "engagement_flags", "memorisation_note", "protocol_flags",
+           "tuned_settings_note"]
 
 #: A method more than this far (fraction: 2 points) below CE at 0% noise is flagged.
 CONVERGENCE_GAP = 0.02
+#: Per-epoch curves (in a row's ``curves``) that say on what share of a training batch a
+#: method's mechanism acted -> what the reason calls it.
+ENGAGEMENT_CURVES = {"stat_abstain_rate": "abstained on"}
 
 
 def _records(rows: Any) -> Iterable[Mapping[str, Any]]:
@@ -79,7 +89,43 @@ def protocol_flags(
                 reasons.setdefault(method, []).append(
                     f"at 0% noise {100 * mean:.1f}% vs {baseline.upper()} {100 * ref:.1f}% "
                     f"({100 * (mean - ref):+.1f} points; {where})")
-    return {m: "not converged: " + "; ".join(rs) for m, rs in reasons.items()}
+    flags = {m: "not converged: " + "; ".join(rs) for m, rs in reasons.items()}
+    for m, why in engagement_flags(rows, baseline=baseline).items():
+        flags[m] = f"{flags[m]}; {why}" if m in flags else why
+    return flags
+
+
+def engagement_flags(rows: Any, *, baseline: str = "ce") -> dict[str, str]:
+    """``{method: reason}`` for every method whose mechanism never engaged at the noisy levels
+    of some (dataset, noise kind): all its ok runs there report an :data:`ENGAGEMENT_CURVES`
+    curve and every value of it, in every epoch, is 0, e.g. ``"mechanism never engaged:
+    abstained on 0% of the training batches in every epoch of its 25 runs at noisy levels
+    (digits/sym): it trained as CE"``. Runs without such a curve are never flagged."""
+    import json
+
+    seen: dict[tuple[str, str, str], list[float | None]] = {}
+    for r in _records(rows):
+        level = _finite(r.get("level"))
+        if (str(r.get("status") or "ok").lower() != "ok" or level is None or level <= 0 or not r.get("method")
+                or str(r["method"]).lower() == baseline.lower()):
+            continue
+        try:
+            curves = json.loads(r.get("curves") or "{}")
+        except (TypeError, ValueError):
+            curves = {}
+        key = (str(r.get("dataset") or ""), str(r.get("noise_kind") or ""), str(r["method"]))
+        for name in ENGAGEMENT_CURVES:
+            values = [v for v in (_finite(x) for x in curves.get(name) or []) if v is not None]
+            seen.setdefault(key + (name,), []).append(max(values) if values else None)
+    reasons: dict[str, list[str]] = {}
+    for (dataset, kind, method, name), peaks in sorted(seen.items()):
+        if peaks and all(p is not None and p == 0 for p in peaks):
+            where = "/".join(p for p in (dataset, kind) if p)
+            reasons.setdefault(method, []).append(
+                f"{ENGAGEMENT_CURVES[name]} 0% of the training batches in every epoch of its {len(peaks)} runs at "
+                f"noisy levels ({where})")
+    return {m: "mechanism never engaged: " + "; ".join(rs) + f": it trained as {baseline.upper()}"
+            for m, rs in reasons.items()}
 
 
 def memorisation_note(rows: Any, dataset: str, kind: str, *, baseline: str = "ce") -> str:

@@ -92,3 +92,23 @@ def test_tuned_settings_note_reads_the_rows_tuning_column():
             {"method": "mae", "status": "ok", "tuning": ""}]
     assert tuned_settings_note(rows) == "chosen settings: ce: sym lr x0.32, web lr x1; gce: sym lr x3 q=0.4"
     assert tuned_settings_note([{"method": "ce", "status": "ok", "tuning": ""}]) == ""
+
+
+def test_a_method_whose_mechanism_never_engaged_is_flagged_with_its_numbers():
+    import json
+
+    def run(method, level, rates, acc=0.9, **kw):
+        return {**_row(method, level, acc, **kw), "curves": json.dumps({"stat_abstain_rate": rates})}
+
+    rows = [_row("ce", 0.0, 0.96), _row("ce", 0.4, 0.9),
+            run("dac", 0.0, [math.nan, 0.0], acc=0.96),          # 0% noise never counts
+            run("dac", 0.4, [math.nan, 0.0, 0.0]), run("dac", 0.6, [0.0, 0.0]),
+            run("dac", 0.4, [0.0, 0.3], kind="web"),              # abstained on web: engaged there
+            run("dac", 0.2, [0.0, 0.0], status="failed"),         # failed runs never count
+            _row("gce", 0.4, 0.9)]                                # no such curve: never flagged
+    flags = protocol_flags(rows)
+    assert set(flags) == {"dac"}
+    assert flags["dac"] == ("mechanism never engaged: abstained on 0% of the training batches in every epoch of its "
+                            "2 runs at noisy levels (toy/sym): it trained as CE")
+    rows.append(run("dac", 0.8, [0.0, 0.01]))  # one run that abstained at all: engaged
+    assert protocol_flags(rows) == {}
