@@ -24,6 +24,29 @@ class Backend(Protocol):
         """Rows of ``fn(spec)`` for every spec, as they finish."""
 
 
+#: How often (seconds) a local worker checks that the sweep that started it is still alive.
+PARENT_POLL_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Loop of a worker's daemon thread: end the worker (and its run in flight, which the next
+    sweep trains again: its row was never written) once the sweep process that started it is
+    gone, e.g. killed with SIGKILL or SIGTERM, which no ``finally`` in that process outlives."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    """Initializer of a local worker process: its torch thread budget, and a watch on its parent."""
+    import threading
+
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="cnlbench-parent-watch", daemon=True).start()
+    _limit_threads(threads)
+
+
 def _limit_threads(threads: int) -> None:
     import torch
 
@@ -34,7 +57,9 @@ def _limit_threads(threads: int) -> None:
 class LocalBackend:
     """``jobs == 1``: sequential, in this process (data stays cached between runs).
     ``jobs > 1``: that many worker processes (``spawn`` context; each worker gets
-    ``cpu_count // jobs`` torch threads and keeps its own data cache)."""
+    ``cpu_count // jobs`` torch threads and keeps its own data cache, and ends itself within
+    :data:`PARENT_POLL_S` seconds once the sweep process is gone, so a killed sweep leaves no
+    worker training on)."""
 
     def __init__(self, jobs: int = 1):
         if jobs < 1:
@@ -49,8 +74,8 @@ class LocalBackend:
             return
         threads = max(1, (os.cpu_count() or 1) // self.jobs)
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_limit_threads,
-                                 initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(threads, os.getpid())) as pool:
             pending = {pool.submit(fn, s) for s in specs}
             try:
                 while pending:

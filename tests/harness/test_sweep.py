@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +162,54 @@ def test_pack_refuses_other_backends(kw):
     pack = kw.pop("pack", 2)
     with pytest.raises(HarnessError, match="pack"):
         make_backend(kw.pop("backend", "local"), pack=pack, **kw)
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (Linux /proc)."""
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:  # a zombie (exited, not yet reaped by its new parent) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the worker processes")
+def test_workers_of_a_killed_sweep_end_with_it(digits_dir, tmp_path) -> None:
+    """SIGKILL of `cnlbench eval --jobs 2` (no cleanup can run in it) leaves no worker training on."""
+    cmd = [sys.executable, "-c", "import sys; from cnlbench.cli import main; sys.exit(main())", "eval", str(digits_dir),
+           "--methods", "ce", "--configs", "sym-40", "--seeds", "4", "--epochs", "200", "--jobs", "2",
+           "--device", "cpu", "--out", str(tmp_path / "runs"), "--no-progress"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and len(workers) < 2:
+        workers = [c for c in _children(proc.pid)
+                   if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+        time.sleep(0.1)
+    assert len(workers) == 2, "the sweep did not start its two workers"
+    time.sleep(2.0)  # the workers are importing / training
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:  # never leave a stray process behind, even when the test fails
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their killed sweep"
