@@ -43,6 +43,8 @@ class LeaderboardOutput:
     n_rows: int = 0
     #: Part files of the results stores that could not be read ("PATH: why"), left out.
     unreadable_results: list[str] = field(default_factory=list)
+    #: Figures of an earlier render that this one no longer draws, deleted from ``out/plots``.
+    removed_plots: list[Path] = field(default_factory=list)
 
 
 #: What each noise kind is, in words, shown above its summary table. Keys: ``(dataset prefix,
@@ -263,6 +265,7 @@ def write_leaderboard(
     dataset_refs: dict[str, list[tuple[str, str]]] = {}
     if plots:
         _write_plots(rows, tables, out, metric, baseline, seed, curve_methods, curve_level, plot_refs, dataset_refs, res)
+        res.removed_plots = _remove_stale_plots(out / "plots", res.files)
     page = Page(tables, metric, reps, seed, baseline.upper() if baseline.lower() == "ce" else baseline,
                 plot_refs, dataset_refs, flags=table_flags(rows, tables, baseline),
                 provenance=provenance(rows, list(results), commit=commit, date=date, reps=reps, seed=seed,
@@ -283,6 +286,20 @@ def write_leaderboard(
     res.files.append(atomic_write_text(out / "leaderboard.json",
                                        json.dumps(payload, indent=1, sort_keys=True, allow_nan=False) + "\n"))
     return res
+
+
+def _remove_stale_plots(folder: Path, written: Sequence[Path]) -> list[Path]:
+    """Delete the figures (``.png``/``.svg``) in ``folder`` that this render did not write: a
+    board re-rendered without a noise kind or metric would otherwise keep its old figures beside
+    the new ones. Other files are never touched. Returns the deleted paths."""
+    keep = {p.resolve() for p in written}
+    removed = []
+    if folder.is_dir():
+        for p in sorted(folder.iterdir()):
+            if p.is_file() and p.suffix in (".png", ".svg") and p.resolve() not in keep:
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 def _written(res: LeaderboardOutput, path: Path) -> None:

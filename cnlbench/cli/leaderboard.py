@@ -92,4 +92,6 @@ def run(args: argparse.Namespace) -> int:
               "(it sets the part aside and trains that run again)", file=sys.stderr)
     for f in res.files:
         print(f"wrote {f}")
+    for f in res.removed_plots:
+        print(f"removed {f} (a figure of an earlier render that this one no longer draws)")
     return 0

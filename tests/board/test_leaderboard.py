@@ -150,3 +150,21 @@ def test_eval_list_methods_needs_no_other_flag(capsys):
     assert set(by_name) == set(method_names())
     assert "robust loss" in by_name["gce"] and "Zhang & Sabuncu" in by_name["gce"]
     assert all(method_info(n).family in ln for n, ln in by_name.items())
+
+
+def test_a_re_render_deletes_only_the_figures_it_no_longer_draws(tmp_path):
+    from cnlbench.board.leaderboard import write_leaderboard
+
+    rows = [r for r in toy_rows() if r["status"] == "ok"]
+    out = tmp_path / "lb"
+    both = write_store(tmp_path / "both", rows)
+    write_leaderboard([both], out, reps=10)
+    web_figures = {p.name for p in (out / "plots").glob("*web*")}
+    assert web_figures  # the toy store has web rows
+    (out / "plots" / "notes.txt").write_text("mine")  # not a figure: never touched
+    sym_only = write_store(tmp_path / "sym", [r for r in rows if r["noise_kind"] != "web"])
+    res = write_leaderboard([sym_only], out, reps=10)
+    assert {p.name for p in res.removed_plots} >= web_figures
+    assert not list((out / "plots").glob("*web*"))
+    assert (out / "plots" / "notes.txt").read_text() == "mine"
+    assert {p.name for p in (out / "plots").glob("*.png")} == {p.name for p in res.files if p.suffix == ".png"}
