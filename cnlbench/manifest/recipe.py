@@ -85,12 +85,18 @@ class Recipe:
     test_fraction: float = 0.0
 
     def resolved_source_options(self) -> dict[str, Any]:
-        """Source options with relative path values resolved against the recipe's folder."""
+        """Source options with relative path values resolved against the recipe's folder (a
+        path key's value may be one path or a list of paths, e.g. a CNWL ``image_dir``)."""
+        def resolve(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            p = Path(value).expanduser()
+            return str(p if p.is_absolute() else (self.base_dir / p))
+
         out = {}
         for key, value in self.source_options.items():
-            if self.base_dir is not None and _PATH_KEY_RE.search(key) and isinstance(value, str):
-                p = Path(value).expanduser()
-                value = str(p if p.is_absolute() else (self.base_dir / p))
+            if self.base_dir is not None and _PATH_KEY_RE.search(key):
+                value = [resolve(v) for v in value] if isinstance(value, (list, tuple)) else resolve(value)
             out[key] = value
         return out
 

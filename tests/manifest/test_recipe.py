@@ -77,6 +77,15 @@ def test_yaml_file_paths_resolve_against_recipe_folder(tmp_path):
     assert r.raw["source"]["root"] == "data"  # recorded as written, no machine path
 
 
+def test_a_list_of_paths_resolves_entry_by_entry_against_the_recipe_folder(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "r.yaml"
+    path.write_text("name: x\nsource: {kind: cnwl, root: rel, image_dir: [imgs, /abs/imgs]}\n"
+                    "configs: [{kind: sym, noise: symmetric}]\n")
+    opts = load_recipe(path).resolved_source_options()
+    assert [Path(p) for p in opts["image_dir"]] == [tmp_path / "sub" / "imgs", Path("/abs/imgs")]
+
+
 def test_invalid_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
