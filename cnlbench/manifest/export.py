@@ -302,10 +302,13 @@ def load_hf(path: str | Path, config: str | None = None, split: str | None = Non
     Columns and features are those of an embedded build (``image`` is an ``Image()`` feature
     that decodes to PIL on access, ``label`` a ``ClassLabel``); images are read through
     :func:`cnlbench.manifest.open_dataset` (paths checked against ``image_root``, which a
-    reference build of file-backed images needs, as for ``export-hf --image-root``)."""
+    reference build of file-backed images needs, as for ``export-hf --image-root``), and each is
+    decoded once under the pixel limit (:func:`cnlbench.sources.images.max_pixels`) before
+    ``datasets`` may decode it: a bomb or a corrupt image is a named error here, not later."""
     import datasets
 
     from cnlbench.manifest.reader import open_dataset
+    from cnlbench.sources.images import verify_image
 
     ds = open_dataset(path, image_root=image_root)
     config = config or ds.default_config
@@ -314,7 +317,10 @@ def load_hf(path: str | Path, config: str | None = None, split: str | None = Non
     out = {}
     for name in splits:
         sp = ds.split(config, name)
-        columns = embedded_columns(sp.ids.tolist(), sp.encoded_images(), sp.label, sp.clean_label, sp.is_noisy,
+        encoded = sp.encoded_images()
+        for data, image_name in zip(encoded, sp.image_names()):
+            verify_image(data, image_name)
+        columns = embedded_columns(sp.ids.tolist(), encoded, sp.label, sp.clean_label, sp.is_noisy,
                                    sp.noise_source)
         columns = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in columns.items()}
         out[name] = datasets.Dataset.from_dict(columns, features=feats, split=datasets.Split(name))

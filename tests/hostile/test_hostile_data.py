@@ -259,6 +259,24 @@ def test_bomb_swapped_in_after_the_build_refused_by_the_reader(tmp_path, referen
     refused(split.images_uint8, ManifestError, "dog/000.png", "SHA-256")
 
 
+def test_bomb_written_into_an_embedded_build_refused_by_load_hf(dataset):
+    """A tampered embedded build: 9,000 x 9,000 = 81M pixels (over cnlbench's 64M limit, under
+    Pillow's own 179M) is refused by name before Hugging Face ``datasets`` could decode it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cnlbench.errors import SourceError
+    from cnlbench.manifest import load_hf
+
+    f = dataset / "sym-20" / "validation-00000-of-00001.parquet"
+    table = pq.read_table(f)
+    images = table.column("image").to_pylist()
+    images[0] = {**images[0], "bytes": _png_header_only(9_000, 9_000)}
+    field = table.schema.field("image")
+    pq.write_table(table.set_column(table.schema.get_field_index("image"), field, pa.array(images, type=field.type)), f)
+    refused(lambda: load_hf(dataset, "sym-20", "validation"), SourceError, "81000000 pixels", "decompression bomb")
+
+
 # ---------------------------------------------------------------------------------- pickles and label files
 
 
