@@ -174,6 +174,18 @@ def _dedupe_citations(cites: list[str | None]) -> list[str]:
     return out
 
 
+def _imported_note(configs: Mapping[str, Any]) -> str:
+    """" ..." naming the configs imported line for line from a released split file (CNWL
+    ``from_splits``): their splits are that file's lines, not the clean splits; "" when none."""
+    imported = sorted(n for n, c in configs.items() if (c.get("noise_spec") or {}).get("from_splits"))
+    if not imported:
+        return ""
+    shown = ", ".join(f"`{n}`" for n in imported[:6]) + (f" and {len(imported) - 6} more" if len(imported) > 6 else "")
+    return (f" Configs imported from a released split file ({shown}) are the exception: their noisy `train` and "
+            "`validation` are that file's lines (validation held out from the file itself, see each config's "
+            "note), so their sizes are the file's, not the clean splits'.")
+
+
 def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> str:
     """The full ``README.md`` text for a build record (see ``build.build_from_recipe``)."""
     configs = record["configs"]
@@ -188,7 +200,7 @@ def render_card(record: Mapping[str, Any], recipe: Recipe, source: Source) -> st
         f"Clean splits: train {rows['train']}, validation {rows['validation']}, test {rows['test']} examples. "
         "Every config has its own noisy `train` and noisy `validation` split (noise applied the same way as "
         "to train, so model selection sees noisy labels as it would in practice) and shares one clean `test` "
-        "split (`clean/`).",
+        "split (`clean/`)." + _imported_note(configs),
         "",
         "## Loading",
         "",

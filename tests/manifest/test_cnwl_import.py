@@ -122,6 +122,8 @@ def test_the_holdout_is_recorded_in_metadata_record_and_card(built):
     assert ds.split("web-40", "train").metadata["noise"]["held_out"] is False
     card = (report.out / "README.md").read_text()
     assert "Validation: held out from the config's own split file" in card
+    # the general sentence about the clean splits names the imported configs as its exception
+    assert "Configs imported from a released split file (`blue-00`, `blue-05`" in card and "are that file's lines" in card
     summary = {c.name: c for c in report.configs}
     assert set(summary) == {f"{k}-{int(round(lv * 100)):02d}" for _, k, lv in _configs()}
     assert summary["blue-40"].rows["validation"] > 0
