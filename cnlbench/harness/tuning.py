@@ -267,15 +267,15 @@ def summarise(rows: Sequence[Mapping[str, Any]], plan: Mapping[str, Any]) -> dic
     kinds: dict[str, Any] = {k: {"config": c, "methods": {}} for k, c in plan["kinds"].items()}
     n_val = {k: int(v) for k, v in plan.get("n_val", {}).items()}
     cost: dict[str, dict[str, float]] = {}
+    trials: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, method, setting) -> its seeds' runs
     for rid, (kind, method, setting) in plan["trials"].items():
         row = by_id.get(rid, {})
         entry = kinds[kind]["methods"].setdefault(method, {"trials": []})
-        key = json.dumps(setting, sort_keys=True)
-        trial = next((t for t in entry["trials"] if json.dumps({"lr_mult": t["lr_mult"], "params": t["params"]},
-                                                                 sort_keys=True) == key), None)
-        if trial is None:
-            trial = {**setting, "runs": []}
-            entry["trials"].append(trial)
+        key = (kind, method, json.dumps(setting, sort_keys=True))
+        if key not in trials:
+            trials[key] = {**setting, "runs": []}
+            entry["trials"].append(trials[key])
+        trial = trials[key]
         trial["runs"].append({"status": row.get("status", "missing"),
                               "val_acc_best": float(row.get("val_acc_best", math.nan)),
                               "wall_time_s": float(row.get("wall_time_s", math.nan))})
