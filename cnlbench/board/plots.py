@@ -138,7 +138,7 @@ def method_styles(labels: Iterable[str], baseline: str = "ce") -> dict[str, Styl
     own that does not depend on which other methods are drawn: family -> marker, position in the
     family (:data:`_COLOUR_ORDER`) -> colour; ``baseline`` is always :data:`BASELINE_STYLE`. Other
     labels (a user's methods without a family, submissions, versions) take the remaining (colour,
-    marker) pairs in sorted order.
+    marker) pairs in sorted order, and so does CE when another method is the ``baseline``.
     """
     infos = method_infos()
     members = _family_members(infos)
@@ -150,8 +150,8 @@ def method_styles(labels: Iterable[str], baseline: str = "ce") -> dict[str, Styl
             styles[label] = BASELINE_STYLE
             continue
         info = infos.get(label)
-        if info is None:
-            others.append(label)
+        if info is None or label not in members.get(info.family, ()):
+            others.append(label)  # no family, or CE when another method is the baseline
             continue
         i = members[info.family].index(label)
         styles[label] = Style(_PALETTE[i % len(_PALETTE)], _FAMILY_MARKERS[info.family])

@@ -212,3 +212,20 @@ def test_single_level_store_draws_points_with_error_bars():
         assert all(len(ln.get_xdata()) == 1 and ln.get_linestyle() == "None" for ln in markers)
         assert any(isinstance(c, LineCollection) for c in ax.collections)
         assert [t.get_text() for t in ax.get_xticklabels()][0] == "ce"
+
+
+def test_another_baseline_gives_ce_a_style_of_its_own(tmp_path):
+    """`cnlbench leaderboard --baseline gce`: the baseline is black and CE, now an ordinary
+    method, gets a free (colour, marker) pair instead of a ValueError."""
+    from board_fixtures import write_store
+
+    from cnlbench.board.plots import BASELINE_STYLE, method_styles
+
+    styles = method_styles(["ce", "mixup", "gce", "my-method"], baseline="mixup")
+    assert styles["mixup"] == BASELINE_STYLE
+    assert styles["ce"] != BASELINE_STYLE
+    assert len({(s.colour, s.marker) for s in styles.values()}) == 4
+    assert styles["gce"] == method_styles(["gce"])["gce"]  # a family member keeps its style
+    store = write_store(tmp_path / "results", toy_rows())
+    write_leaderboard([store], tmp_path / "lb", reps=20, baseline="gce")
+    assert any((tmp_path / "lb" / "plots").glob("*.png"))
