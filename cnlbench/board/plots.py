@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from cnlbench.board.references import FAMILIES, method_info, method_infos
+from cnlbench.board.references import METHOD_FAMILIES, method_info, method_infos
 from cnlbench.board.table import BoardTable, Column, MethodRow
 from cnlbench.harness.store import CURVE_TRAIN_CLEAN, CURVE_TRAIN_NOISY_GIVEN
 from cnlbench.manifest.atomic import atomic_write_bytes
@@ -173,7 +173,7 @@ def _level_columns(table: BoardTable) -> list[Column]:
 
 
 def _panels(table_rows: Sequence[MethodRow], baseline: str | None) -> list[tuple[str, list[MethodRow]]]:
-    """Small multiples: one panel per method family present (in :data:`FAMILIES` order), the
+    """Small multiples: one panel per method family present (in :data:`METHOD_FAMILIES` order), the
     baseline row drawn in every panel; the baseline's own family panel holds its other members."""
     base = [r for r in table_rows if baseline is not None and r.label == baseline]
     fams: dict[str, list[MethodRow]] = {}
@@ -181,7 +181,7 @@ def _panels(table_rows: Sequence[MethodRow], baseline: str | None) -> list[tuple
         if r in base:
             continue
         fams.setdefault(method_info(r.method).family if not r.submitted else "other", []).append(r)
-    order = sorted(fams, key=lambda f: FAMILIES.index(f) if f in FAMILIES else len(FAMILIES))
+    order = sorted(fams, key=lambda f: METHOD_FAMILIES.index(f) if f in METHOD_FAMILIES else len(METHOD_FAMILIES))
     if not order:
         return [("baseline", base)] if base else []
     panels = []
@@ -271,7 +271,7 @@ def figure_synthetic_vs_web(synthetic: BoardTable, web: BoardTable, ylabel: str,
     left_panels = dict(_panels(synthetic.rows, synthetic.baseline))
     right_panels = dict(_panels(web.rows, web.baseline))
     families = sorted(set(left_panels) | set(right_panels),
-                      key=lambda f: FAMILIES.index(f) if f in FAMILIES else len(FAMILIES))
+                      key=lambda f: METHOD_FAMILIES.index(f) if f in METHOD_FAMILIES else len(METHOD_FAMILIES))
     lcols, rcols = _level_columns(synthetic), _level_columns(web)
     if not families or not (lcols or rcols):
         return None

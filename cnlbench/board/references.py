@@ -5,7 +5,7 @@ Each method declares these in its own file (class attributes ``family``, ``summa
 ``paper``, ``code``, ``code_official`` of :class:`cnlbench.harness.methods.base.Method`);
 this module reads them from the method registry, lazily, so importing the board does not
 import torch. A method that declares no family (a user's own, see the README's "Bring your
-own method"), or a family not in :data:`FAMILIES`, and a name the registry does not know get
+own method"), or a family not in :data:`METHOD_FAMILIES`, and a name the registry does not know get
 family ``other`` and no links; :func:`method_info` never fails. ``code`` is the repository
 whose computation we follow (see docs/methods.md for each departure); ``code_official`` is
 False where the authors released none and a widely used reimplementation is cited instead.
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FAMILIES", "MethodInfo", "method_info", "method_infos"]
+__all__ = ["METHOD_FAMILIES", "MethodInfo", "method_info", "method_infos"]
 
 #: Family display order (the summary and the plots' small multiples follow it).
-FAMILIES = ("baseline", "regularisation", "robust loss", "loss correction", "sample selection", "other")
+METHOD_FAMILIES = ("baseline", "regularisation", "robust loss", "loss correction", "sample selection", "other")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ _OTHER = MethodInfo("other", "")
 
 
 def _info(cls: type) -> MethodInfo:
-    family = cls.family if cls.family in FAMILIES else "other"
+    family = cls.family if cls.family in METHOD_FAMILIES else "other"
     return MethodInfo(family, cls.summary, cls.paper, cls.code, cls.code_official)
 
 

@@ -46,7 +46,7 @@ def csv_list(text: str) -> list[str]:
 
 def methods_listing() -> str:
     """One line per registered method: name, family, one-line description (board/references.py)."""
-    from cnlbench.board.references import FAMILIES, method_info
+    from cnlbench.board.references import METHOD_FAMILIES, method_info
     from cnlbench.harness.methods import get_method, method_names
 
     def describe(name: str) -> str:
@@ -55,7 +55,7 @@ def methods_listing() -> str:
             text = ((get_method(name).__doc__ or "").strip().splitlines() or [""])[0]
         return text
 
-    names = sorted(method_names(), key=lambda n: (FAMILIES.index(method_info(n).family), n))
+    names = sorted(method_names(), key=lambda n: (METHOD_FAMILIES.index(method_info(n).family), n))
     width = max(len(n) for n in names)
     fam = max(len(method_info(n).family) for n in names)
     return "\n".join(f"{n:<{width}}  {method_info(n).family:<{fam}}  {describe(n)}" for n in names)

@@ -51,13 +51,13 @@ def test_cli_errors_name_the_fix(tmp_path, capsys):
 
 
 def test_every_builtin_method_has_a_family_and_a_description():
-    from cnlbench.board.references import FAMILIES, method_info, method_infos
+    from cnlbench.board.references import METHOD_FAMILIES, method_info, method_infos
     from cnlbench.harness.methods import method_names
 
     assert set(method_names()) == set(method_infos())  # every built-in declares a family
     for name in method_names():
         info = method_info(name)
-        assert info.family in FAMILIES and info.summary
+        assert info.family in METHOD_FAMILIES and info.summary
         assert all(u.startswith("https://") for u in (info.paper, info.code) if u)
     assert method_info("my-own-method").family == "other"
     assert method_info("GCE v2") == method_info("gce") and method_info("gce").code_official is False

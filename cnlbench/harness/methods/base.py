@@ -123,7 +123,7 @@ class Method(abc.ABC):
     # Declared in the method's own class body and never inherited (see ``OWN_ATTRIBUTES``):
     # a subclass of CE is not CE's baseline, and a variant does not silently take its parent's
     # grid. A method that declares none of them is family ``other``, without links or grid.
-    #: Board family: one of ``cnlbench.board.references.FAMILIES`` ("baseline",
+    #: Board family: one of ``cnlbench.board.references.METHOD_FAMILIES`` ("baseline",
     #: "regularisation", "robust loss", "loss correction", "sample selection", "other").
     family: ClassVar[str] = "other"
     #: One-line description (the board, ``eval --list-methods``).
