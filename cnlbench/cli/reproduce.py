@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: report on the runs already in OUT/results (e.g. while a long run goes on)")
+    parser.add_argument("--reuse", action="append", default=[], metavar="FILE.parquet",
+                        help="import this plan's runs from an exported results file first (`eval --export`, e.g. "
+                             "leaderboard/results/digits.parquet with --tuned leaderboard/tuned.json); repeatable")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     res = reproduce(args.name, args.scale, args.out, seeds=args.seeds, epochs=args.epochs, device=args.device,
                     allow_cpu=args.allow_cpu, data=args.data, progress=not args.quiet, tuned=args.tuned,
-                    tune=args.tune, jobs=args.jobs, report_only=args.report_only)
+                    tune=args.tune, jobs=args.jobs, report_only=args.report_only, reuse=args.reuse)
     print(res.report)
     print(f"wrote {res.report_path}")
     failed = sum(r["status"] != "ok" for r in res.outcome.rows)

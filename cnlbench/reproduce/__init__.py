@@ -45,7 +45,7 @@ from cnlbench.reproduce.papers import get_reproduction, list_text, published_dat
 from cnlbench.reproduce.prepare import check_requirements, data_root, effective_recipe, ensure_dataset, recipes_dir
 from cnlbench.reproduce.report import check_table, interval_text, render_report, scale_statement
 from cnlbench.reproduce.run import (
-    ReproduceResult, choose_configs, plan_text, reproduce, run_reproduction, train_overrides,
+    ReproduceResult, choose_configs, import_planned, plan_text, reproduce, run_reproduction, train_overrides,
 )
 
 __all__ = [
@@ -53,7 +53,8 @@ __all__ = [
     "Published", "REPORT_SEED", "ReproduceResult", "Reproduction", "RunOutcome", "SCALES", "SUBSET_METRICS",
     "ScalePlan", "TRUST_LEVELS", "VERDICTS", "check_requirements", "check_table", "choose_configs", "compare",
     "data_root", "direction_verdict", "effective_recipe", "ensure_dataset", "evaluate_checks",
-    "evaluate_direction", "evaluate_ordering", "get_reproduction", "interval_text", "list_text", "metric_values",
+    "evaluate_direction", "evaluate_ordering", "get_reproduction", "import_planned", "interval_text", "list_text",
+    "metric_values",
     "ordering_inputs", "plan_text", "published_data", "recipes_dir", "render_report", "repro_dataset", "reproduce",
     "reproduction_names", "row_metric", "run_reproduction", "scale_statement", "selected_index", "selected_point",
     "shows_difference", "subset_metric", "summary_over_levels", "train_overrides",

@@ -193,4 +193,5 @@ class RunOutcome:
     tuned: str = ""
     wall_time_s: float = math.nan
     planned: int = 0  # runs the plan has (the rows may be fewer with report_only)
+    imported: int = 0  # of ``skipped``: runs imported from ``--reuse`` files before the sweep
 

@@ -97,7 +97,8 @@ def render_report(repro: Reproduction, plan: ScalePlan, outcome: RunOutcome, *, 
         f"Budget: {budget}; settings: {settings}.",
         "",
         f"Dataset: `{outcome.dataset_dir}` ({'built now' if outcome.built else 'cached build reused'}); "
-        f"runs: {len(outcome.rows)} ({outcome.written} run now, {outcome.skipped} reused from the results store).",
+        f"runs: {len(outcome.rows)} ({outcome.written} run now, {outcome.skipped} reused from the results store"
+        + (f", {outcome.imported} of them imported from --reuse files" if outcome.imported else "") + ").",
         "",
     ]
     if outcome.rows:

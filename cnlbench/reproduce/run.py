@@ -43,7 +43,8 @@ def train_overrides(repro: Reproduction, plan: ScalePlan) -> dict[str, Any]:
 def run_reproduction(repro: Reproduction, scale: str, out: str | Path, *, seeds: int | None = None,
                      epochs: int | None = None, device: str = "auto", allow_cpu: bool = False,
                      data: str | Path | None = None, progress: bool = True, tuned: str | Path | None = None,
-                     tune: bool = False, jobs: int = 1, report_only: bool = False) -> RunOutcome:
+                     tune: bool = False, jobs: int = 1, report_only: bool = False,
+                     reuse: Sequence[str | Path] = ()) -> RunOutcome:
     """Build (or reuse) the dataset and run (or resume) every run of ``repro`` at ``scale``
     through :func:`cnlbench.harness.sweep.run_sweep`.
 
@@ -51,7 +52,10 @@ def run_reproduction(repro: Reproduction, scale: str, out: str | Path, *, seeds:
     ``tune``: tune the plan's methods on equal terms first (``OUT/tuning``, ``OUT/tuned.json``,
     resumable) and use the result; neither: every method at its reference defaults.
     ``report_only``: train nothing; the outcome holds the planned runs already in the store
-    (e.g. of an interrupted or still running reproduction)."""
+    (e.g. of an interrupted or still running reproduction).
+    ``reuse``: exported results files (``eval --export``, e.g. the committed
+    ``leaderboard/results/digits.parquet``) whose rows of this plan's runs are imported into
+    ``OUT/results`` first (:func:`import_planned`), so only the runs they lack are trained."""
     from cnlbench.harness.data import open_built
     from cnlbench.harness.sweep import plan_sweep, run_sweep
 
@@ -84,21 +88,64 @@ def run_reproduction(repro: Reproduction, scale: str, out: str | Path, *, seeds:
                    epochs=n_epochs, device=device, train_overrides=overrides, progress=progress, jobs=jobs)
     if tuned is not None:  # the protocol's tuned settings replace the paper's method parameters
         params = {}
-    if report_only:
-        from cnlbench.harness.store import ResultsStore
-
+    imported = 0
+    if report_only or reuse:
         _, _, specs = plan_sweep(dataset_dir, list(plan.methods), configs, n_seeds, model=plan.model,
                                  epochs=n_epochs, device="cpu", method_params=params, train_overrides=overrides,
                                  tuned=tuned)
         ids = {s.run_id for s in specs}
+        imported = import_planned(out / "results", reuse, ids, progress=progress)
+    if report_only:
+        from cnlbench.harness.store import ResultsStore
+
         rows = [r for r in ResultsStore(out / "results").read(skip_damaged=True).to_pylist() if r["run_id"] in ids]
         return RunOutcome(rows, dataset_dir, built, configs, missing, len(rows), 0,
-                          "" if tuned is None else str(tuned), time.perf_counter() - t0, len(specs))
+                          "" if tuned is None else str(tuned), time.perf_counter() - t0, len(specs), imported)
     res = run_sweep(dataset_dir, list(plan.methods), configs, n_seeds, out / "results", model=plan.model,
                     epochs=n_epochs, device=device, method_params=params, train_overrides=overrides,
                     progress=progress, jobs=jobs, tuned=tuned)
     return RunOutcome(res.rows(), dataset_dir, built, configs, missing, res.skipped, res.written,
-                      "" if tuned is None else str(tuned), time.perf_counter() - t0, len(res.run_ids))
+                      "" if tuned is None else str(tuned), time.perf_counter() - t0, len(res.run_ids), imported)
+
+
+def import_planned(store: str | Path, files: Sequence[str | Path], run_ids: set[str], *,
+                   progress: bool = False) -> int:
+    """Import into the results store ``store`` the rows of ``files`` (exported results Parquet
+    files) whose ``run_id`` is in ``run_ids`` and that the store lacks; returns how many.
+
+    A row's ``run_id`` hashes everything that changes its numbers (dataset fingerprint, config,
+    method, resolved parameters, tuned setting, budget, seed, harness numerics), so a row with a
+    planned id is that run; rows of other runs are left out. A missing or unreadable file is a
+    :class:`~cnlbench.errors.CnlbenchError` naming it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from cnlbench.harness.store import ResultsStore
+
+    total = 0
+    for f in files:
+        path = Path(f)
+        if not path.is_file():
+            raise CnlbenchError(f"--reuse {str(path)!r}: no such file; pass a results Parquet file written by "
+                                "`cnlbench eval --export` (e.g. leaderboard/results/digits.parquet)")
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as e:
+            raise CnlbenchError(f"--reuse {str(path)!r} is not a readable Parquet results file ({e}); pass a file "
+                                "written by `cnlbench eval --export`") from None
+        if "run_id" not in table.column_names:
+            raise CnlbenchError(f"--reuse {str(path)!r} has no run_id column: not a cnlbench results file; "
+                                "pass a file written by `cnlbench eval --export`")
+        mine = table.filter(pc.is_in(table["run_id"], value_set=pa.array(sorted(run_ids), pa.string())))
+        n = ResultsStore(store).import_rows(mine) if mine.num_rows else 0
+        if progress:
+            import sys
+
+            print(f"reuse: {n} of the plan's {len(run_ids)} runs imported from {path} "
+                  f"({mine.num_rows} planned runs in the file)", file=sys.stderr)
+        total += n
+    return total
 
 
 
@@ -209,7 +256,8 @@ class ReproduceResult:
 def reproduce(name: str, scale: str = "reduced", out: str | Path | None = None, *, seeds: int | None = None,
               epochs: int | None = None, device: str = "auto", allow_cpu: bool = False,
               data: str | Path | None = None, progress: bool = True, tuned: str | Path | None = None,
-              tune: bool = False, jobs: int = 1, report_only: bool = False) -> ReproduceResult:
+              tune: bool = False, jobs: int = 1, report_only: bool = False,
+              reuse: Sequence[str | Path] = ()) -> ReproduceResult:
     """Run reproduction ``name`` at ``scale`` into ``out`` (default ``repro/<name>/<scale>``),
     evaluate its checks and write ``OUT/REPORT.md``; see the module docs."""
     from cnlbench.manifest.atomic import atomic_write_text
@@ -219,7 +267,7 @@ def reproduce(name: str, scale: str = "reduced", out: str | Path | None = None, 
     out = Path(out) if out is not None else Path("repro") / name / scale
     outcome = run_reproduction(repro, scale, out, seeds=seeds, epochs=epochs, device=device, allow_cpu=allow_cpu,
                                data=data, progress=progress, tuned=tuned, tune=tune, jobs=jobs,
-                               report_only=report_only)
+                               report_only=report_only, reuse=reuse)
     dev = sorted({str(r["device"]) for r in outcome.rows}) or [device]
     n_seeds = plan.seeds if seeds is None else seeds
     n_epochs = plan.epochs if epochs is None else epochs

@@ -43,7 +43,7 @@ def test_no_name_and_no_list_is_an_error(capsys):
 
 EXPECTED_REDUCED = {
     "patrini2017": dict(
-        recipe="repro-patrini2017-digits.yaml", configs=("sym-00", "sym-20", "asym-20", "asym-60"),
+        recipe="digits.yaml", configs=("sym-00", "sym-20", "asym-20", "asym-60"),
         methods={"ce", "unhinged", "sigmoid", "savage", "bootstrap-soft", "bootstrap-hard", "backward",
                  "forward", "backward-that", "forward-that"}),
     "jiang2020": dict(recipe="digits.yaml", configs=("sym-20", "sym-40", "sym-60", "sym-80", "web-20", "web-40",
@@ -427,3 +427,44 @@ def test_report_only_says_partial_and_refuses_an_empty_folder(tmp_path, capsys):
     assert "**Partial**: 3 of the 10 planned runs are in the results store" in text
     assert main(["reproduce", "patrini2017", "--out", str(tmp_path / "none"), "--report-only"]) == 2
     assert "holds no reproduction yet" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_reuse_imports_the_plans_runs_from_an_exported_file_and_trains_none(tmp_path, capsys):
+    """--reuse FILE: the plan's rows of an exported results file (here one reproduction's own
+    store, exported with two foreign rows added) seed a new OUT/results; nothing is trained, the
+    report says where the runs came from, and the foreign rows are left out."""
+    from cnlbench.harness.store import ResultsStore, read_results, write_rows
+
+    first = tmp_path / "first"
+    args = ["reproduce", "patrini2017", "--scale", "smoke", "--quiet", "--device", "cpu"]
+    assert main([*args, "--out", str(first)]) == 0
+    capsys.readouterr()
+    rows = read_results(first / "results").to_pylist()
+    foreign = [{**rows[0], "run_id": "f" * 64, "seed": 7}, {**rows[1], "run_id": "e" * 64, "seed": 8}]
+    exported = write_rows(rows + foreign, tmp_path / "exported.parquet")
+    second = tmp_path / "second"
+    args = [*args, "--out", str(second), "--reuse", str(exported)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "0 run now, 4 reused from the results store, 4 of them imported from --reuse files" in text
+    stored = ResultsStore(second / "results").read().to_pylist()
+    assert sorted(r["run_id"] for r in stored) == sorted(r["run_id"] for r in rows)
+    assert main(args) == 0  # again: nothing left to import or train
+    assert "0 run now, 4 reused from the results store)." in capsys.readouterr().out
+
+
+def test_reuse_refuses_a_missing_or_foreign_file_by_name(tmp_path):
+    from cnlbench.errors import CnlbenchError
+
+    with pytest.raises(CnlbenchError, match="no such file.*eval --export"):
+        R.import_planned(tmp_path / "store", [tmp_path / "nowhere.parquet"], {"x"})
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(CnlbenchError, match="not a readable Parquet results file"):
+        R.import_planned(tmp_path / "store", [tmp_path / "junk.parquet"], {"x"})
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "other.parquet")
+    with pytest.raises(CnlbenchError, match="no run_id column"):
+        R.import_planned(tmp_path / "store", [tmp_path / "other.parquet"], {"x"})

@@ -106,9 +106,9 @@ REPRODUCTION = Reproduction(
             methods=("ce", "forward"), seeds=1, epochs=1, levels=(0.0, 0.2),
             statement="smoke: digits on CPU, 1 epoch, 2 configs, 2 methods; a plumbing check, the numbers mean nothing"),
         "reduced": ScalePlan(
-            scale="reduced", recipe="repro-patrini2017-digits.yaml", configs=tuple(SETTINGS), methods=METHODS,
+            scale="reduced", recipe="digits.yaml", configs=tuple(SETTINGS), methods=METHODS,
             seeds=3, epochs=None,
-            statement=("reduced: digits default on CPU (digit look-alike pairs stand in for the CIFAR-10 pairs), "
+            statement=("reduced: digits default on CPU (its asym: digit look-alike pairs stand in for the CIFAR-10 pairs), "
                        "digits-cnn at the protocol's reference budget; not comparable in absolute terms, "
                        "compare the ordering and the directions")),
         "full": ScalePlan(
