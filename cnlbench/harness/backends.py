@@ -7,10 +7,13 @@ sweep writes each row the moment it exists and an interrupted sweep loses only r
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
+import queue
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 from cnlbench.errors import HarnessError
 from cnlbench.harness.engine import RunSpec, run_one
@@ -27,22 +30,64 @@ class Backend(Protocol):
 #: How often (seconds) a local worker checks that the sweep that started it is still alive.
 PARENT_POLL_S = 1.0
 
+#: How often (seconds) the sweep process passes the workers' epoch events to its callback.
+EPOCH_POLL_S = 0.25
+
+#: How long (seconds) a finished run's row waits for the rest of its epoch events (a worker that
+#: died mid-run never sends its end marker).
+END_MARKER_WAIT_S = 5.0
+
+#: A worker's queue for epoch events (set by :func:`_init_worker` when the sweep asked for them).
+_EPOCH_QUEUE: Any = None
+
+
+def epoch_callback(fn: Callable[..., Any]) -> Callable[[RunSpec, Mapping[str, Any]], None] | None:
+    """The ``on_epoch`` callback of ``fn`` when it is ``functools.partial(run_one, on_epoch=cb)``
+    (how a progress reporter asks a backend for per-epoch events), else None."""
+    if isinstance(fn, functools.partial) and fn.func is run_one and not fn.args and set(fn.keywords) == {"on_epoch"}:
+        return fn.keywords["on_epoch"]
+    return None
+
+
+def _scalars(point: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain (str, int, float) entries of an epoch point: what crosses the process boundary."""
+    return {k: v for k, v in point.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+def _run_reporting_epochs(index: int, spec: RunSpec) -> dict[str, Any]:
+    """A worker's run: :func:`run_one` with each epoch sent to the sweep process as
+    ``(index, resolved spec, point)``, then ``(index, None, None)`` once the run has ended. One
+    process's puts arrive in order, so the end marker follows every epoch of its run."""
+
+    def put(item: tuple[int, Any, Any]) -> None:
+        try:
+            _EPOCH_QUEUE.put(item)
+        except Exception:  # reporting never breaks training
+            pass
+
+    try:
+        return run_one(spec, on_epoch=lambda resolved, point: put((index, resolved, _scalars(point))))
+    finally:
+        put((index, None, None))
+
 
 def _exit_with_parent(parent: int) -> None:
     """Loop of a worker's daemon thread: end the worker (and its run in flight, which the next
     sweep trains again: its row was never written) once the sweep process that started it is
     gone, e.g. killed with SIGKILL or SIGTERM, which no ``finally`` in that process outlives."""
-    import time
 
     while os.getppid() == parent:
         time.sleep(PARENT_POLL_S)
     os._exit(1)
 
 
-def _init_worker(threads: int, parent: int) -> None:
-    """Initializer of a local worker process: its torch thread budget, and a watch on its parent."""
+def _init_worker(threads: int, parent: int, epochs: Any = None) -> None:
+    """Initializer of a local worker process: its torch thread budget, a watch on its parent, and
+    the queue for epoch events (None: the sweep reports whole runs)."""
     import threading
 
+    global _EPOCH_QUEUE
+    _EPOCH_QUEUE = epochs
     threading.Thread(target=_exit_with_parent, args=(parent,), name="cnlbench-parent-watch", daemon=True).start()
     _limit_threads(threads)
 
@@ -59,7 +104,10 @@ class LocalBackend:
     ``jobs > 1``: that many worker processes (``spawn`` context; each worker gets
     ``cpu_count // jobs`` torch threads and keeps its own data cache, and ends itself within
     :data:`PARENT_POLL_S` seconds once the sweep process is gone, so a killed sweep leaves no
-    worker training on)."""
+    worker training on). With ``fn = functools.partial(run_one, on_epoch=cb)`` the workers send
+    every epoch back (a queue) and ``cb(spec, point)`` is called in this process, every
+    :data:`EPOCH_POLL_S` seconds and for all of a run's epochs before its row is yielded; the
+    point then holds its plain (str, int, float) entries."""
 
     def __init__(self, jobs: int = 1):
         if jobs < 1:
@@ -74,17 +122,53 @@ class LocalBackend:
             return
         threads = max(1, (os.cpu_count() or 1) // self.jobs)
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(threads, os.getpid())) as pool:
-            pending = {pool.submit(fn, s) for s in specs}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        yield fut.result()
-            finally:
-                for fut in pending:
-                    fut.cancel()
+        on_epoch = epoch_callback(fn)
+        events = None if on_epoch is None else ctx.Queue()
+        ended: set[int] = set()
+
+        def deliver(wait_for: set[int]) -> None:
+            """Pass queued epochs to ``on_epoch``; until the runs ``wait_for`` have ended (their
+            end markers, at most :data:`END_MARKER_WAIT_S`), then what is queued."""
+            deadline = time.monotonic() + END_MARKER_WAIT_S
+            while events is not None:
+                need = not wait_for <= ended and time.monotonic() < deadline
+                try:
+                    index, spec, point = events.get(timeout=0.05) if need else events.get_nowait()
+                except queue.Empty:
+                    if need:
+                        continue
+                    return
+                except Exception:  # a torn queue: no more events
+                    return
+                if point is None:
+                    ended.add(index)
+                    continue
+                try:
+                    on_epoch(spec, point)
+                except Exception:  # reporting never breaks training
+                    pass
+
+        try:
+            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(threads, os.getpid(), events)) as pool:
+                if events is None:
+                    index_of = {pool.submit(fn, s): i for i, s in enumerate(specs)}
+                else:
+                    index_of = {pool.submit(_run_reporting_epochs, i, s): i for i, s in enumerate(specs)}
+                pending = set(index_of)
+                try:
+                    while pending:
+                        done, pending = wait(pending, timeout=EPOCH_POLL_S if events is not None else None,
+                                             return_when=FIRST_COMPLETED)
+                        deliver({index_of[f] for f in done})
+                        for fut in done:
+                            yield fut.result()
+                finally:
+                    for fut in pending:
+                        fut.cancel()
+        finally:
+            if events is not None:
+                events.close()
 
 
 def ray_task_options(gpus_per_run: float) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import torch
 
 from cnlbench.errors import HarnessError
+from cnlbench.harness.backends import epoch_callback
 from cnlbench.harness.data import TaskData, load_task, open_built, resolve_device
 from cnlbench.harness.engine import run_one
 from cnlbench.harness.identity import RunSpec, spec_for_task
@@ -486,10 +487,8 @@ class PackedBackend:
 
     def map(self, specs: Iterable[RunSpec], fn: Callable[[RunSpec], dict[str, Any]] = run_one,
             ) -> Iterator[dict[str, Any]]:
-        on_epoch = None  # run_one with a progress callback only: functools.partial(run_one, on_epoch=cb)
-        if isinstance(fn, functools.partial) and fn.func is run_one and not fn.args and set(fn.keywords) == {"on_epoch"}:
-            on_epoch = fn.keywords["on_epoch"]
-        elif fn is not run_one:
+        on_epoch = epoch_callback(fn)  # run_one with a progress callback: functools.partial(run_one, on_epoch=cb)
+        if on_epoch is None and fn is not run_one:
             raise HarnessError("the packed backend trains with the engine's own run function only")
         for _, row in iter_group_rows(list(specs), max_runs=self.max_runs, impl=self.impl, on_epoch=on_epoch):
             yield row

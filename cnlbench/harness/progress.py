@@ -22,9 +22,9 @@ API (all thread-safe)::
     rep.on_run(row)                            # per finished run (any backend)
     rep.close()                                # prints and returns the summary line
 
-Epoch events need the training to run in this process (the local backend with one job, and
-packed runs, ``--pack R``); worker processes and Ray report per finished run, and the epoch bar
-then advances by a whole run.
+Epoch events come from the local backend (in this process, or sent back by its worker
+processes with ``--jobs N``) and from packed runs (``--pack R``); Ray reports per finished run,
+and the epoch bar then advances by a whole run.
 """
 
 from __future__ import annotations
@@ -83,13 +83,13 @@ def describe_device(device: str) -> str:
 
 
 def epoch_events(backend: Any) -> bool:
-    """True when ``backend`` trains in this process, so an epoch callback can be called
-    directly (the local backend with one job, packed runs); other backends (worker processes,
-    Ray) report per finished run."""
+    """True when ``backend`` reports every epoch to a callback: the local backend (in this
+    process with one job; its worker processes send each epoch back with several) and packed
+    runs; Ray reports per finished run."""
     from cnlbench.harness.backends import LocalBackend
     from cnlbench.harness.multirun import PackedBackend
 
-    return (isinstance(backend, LocalBackend) and backend.jobs == 1) or isinstance(backend, PackedBackend)
+    return isinstance(backend, (LocalBackend, PackedBackend))
 
 
 def describe_backend(backend: Any) -> str:

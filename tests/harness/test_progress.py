@@ -158,3 +158,33 @@ def test_packed_runs_report_every_epoch(digits_dir, tmp_path) -> None:
             assert f"ce sym-40 seed {seed} epoch {epoch}/2: loss" in text, (seed, epoch)
     assert rep.done_epochs == rep.total_epochs == 4 and res.written == 2
     assert all(json.loads(r["curves"])["packed_runs"] == 2 for r in res.rows())  # they did train packed
+
+
+def test_worker_processes_report_every_epoch_before_their_run(digits_dir, tmp_path) -> None:
+    """--jobs 2: the workers send each epoch back, so the epoch bar and --log-every lines move
+    every epoch, not by whole runs; every epoch of a run arrives before its row (no double
+    count), and the rows equal those of one process."""
+    stream = io.StringIO()
+    rep = SweepProgress(live=False, stream=stream, log_every=1)
+    seen: list[tuple[int, int, int]] = []
+    rep_on_epoch = rep.on_epoch
+
+    def record(spec, point):
+        seen.append((spec.seed, int(point["epoch"]), rep.done_runs))
+        rep_on_epoch(spec, point)
+
+    rep.on_epoch = record
+    res = run_sweep(digits_dir, ["ce"], ["sym-40"], 3, tmp_path / "r", epochs=2, device="cpu", jobs=2, progress=rep)
+    text = stream.getvalue()
+    assert "backend local, 2 processes" in text
+    assert sorted((s, e) for s, e, _ in seen) == [(s, e) for s in range(3) for e in range(2)]
+    for seed in range(3):
+        assert f"ce sym-40 seed {seed} epoch 1/2: loss" in text and f"ce sym-40 seed {seed} epoch 2/2: loss" in text
+        run_line = next(i for i, ln in enumerate(text.splitlines()) if f"ce sym-40 seed {seed}:" in ln)
+        last_epoch = next(i for i, ln in enumerate(text.splitlines()) if f"ce sym-40 seed {seed} epoch 2/2" in ln)
+        assert last_epoch < run_line
+    assert rep.done_epochs == rep.total_epochs == 6 and res.written == 3
+    one = run_sweep(digits_dir, ["ce"], ["sym-40"], 3, tmp_path / "one", epochs=2, device="cpu", progress=False)
+    a = {r["run_id"]: r for r in res.rows()}
+    for r in one.rows():
+        assert a[r["run_id"]]["test_acc_best_val"] == r["test_acc_best_val"]
