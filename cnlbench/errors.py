@@ -20,7 +20,9 @@ class SourceError(CnlbenchError):
 
 
 class MissingDataError(FileNotFoundError):
-    """Data a recipe names is not on disk; the message says what to download and where."""
+    """A file or folder cnlbench was given or needs is not on disk (a recipe, its data, a
+    submission, a results store, a dataset folder); the message names the path and says what
+    to pass, download or restore."""
 
 
 class ManifestError(CnlbenchError):

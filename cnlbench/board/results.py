@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
 
-from cnlbench.errors import CnlbenchError, UnreadableResultsError
+from cnlbench.errors import CnlbenchError, MissingDataError, UnreadableResultsError
 from cnlbench.harness.store import COLUMNS, DAMAGED, unreadable_reason
 from cnlbench.manifest.recipe import parse_config_name
 
@@ -116,7 +116,7 @@ def _files(path: Path) -> list[Path]:
                 "a .parquet file or a .csv file"
             )
         return [path]
-    raise FileNotFoundError(
+    raise MissingDataError(
         f"results path {path} does not exist; pass the folder `cnlbench eval` wrote its results to"
     )
 

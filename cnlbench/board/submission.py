@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from cnlbench import __version__
 from cnlbench.board._io import slugify
 from cnlbench.board.results import normalise_row, parse_config
-from cnlbench.errors import CnlbenchError, SubmissionError
+from cnlbench.errors import CnlbenchError, MissingDataError, SubmissionError
 from cnlbench.manifest import open_dataset
 from cnlbench.manifest.atomic import BUILD_RECORD, atomic_write_text
 
@@ -92,7 +92,7 @@ def load_submission(path: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, A
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"submission file {path} does not exist; pass the JSON file to submit")
+        raise MissingDataError(f"submission file {path} does not exist; pass the JSON file to submit")
     if not path.is_file():
         raise SubmissionError(f"submission {path} is not a regular file (a folder, device or pipe); pass the JSON file to submit")
     size = path.stat().st_size
@@ -339,7 +339,7 @@ def published_fingerprints(folder: str | Path, *, recompute: bool = False) -> Pu
     if folder.exists() and not folder.is_dir():
         raise SubmissionError(f"--manifests {folder} is a file, not a folder; pass a dataset folder `cnlbench build` wrote")
     if not folder.is_dir():
-        raise FileNotFoundError(f"manifest folder {folder} does not exist; pass a dataset folder `cnlbench build` wrote")
+        raise MissingDataError(f"manifest folder {folder} does not exist; pass a dataset folder `cnlbench build` wrote")
     try:
         ds = open_dataset(folder)
         get = ds.fingerprint if recompute else ds.recorded_fingerprint

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from cnlbench.errors import RecipeError
+from cnlbench.errors import MissingDataError, RecipeError
 from cnlbench.manifest.schema import IMAGE_MODES
 from cnlbench.noise import DEFAULT_LEVELS
 from cnlbench.noise.sampling import MODES
@@ -362,7 +362,7 @@ def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str]
         return parse_recipe(apply_overrides(recipe, overrides), base_dir=Path.cwd())
     path = Path(recipe)
     if not path.is_file():
-        raise FileNotFoundError(f"recipe {str(path)!r} does not exist; pass the path of a recipe YAML (e.g. recipes/digits.yaml)")
+        raise MissingDataError(f"recipe {str(path)!r} does not exist; pass the path of a recipe YAML (e.g. recipes/digits.yaml)")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

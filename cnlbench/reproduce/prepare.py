@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from cnlbench.errors import CnlbenchError
+from cnlbench.errors import CnlbenchError, MissingDataError
 from cnlbench.reproduce.model import ScalePlan
 
 
@@ -16,7 +16,7 @@ def recipes_dir() -> Path:
     """The repository's ``recipes/`` folder (reproductions need a source checkout)."""
     here = Path(__file__).resolve().parents[2] / "recipes"
     if not here.is_dir():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"recipes folder {str(here)!r} not found; reproductions read the recipes of a cnlbench source "
             "checkout: run from a clone of the repository (pip install -e .)"
         )
@@ -33,7 +33,7 @@ def effective_recipe(plan: ScalePlan, out: Path, data: str | Path | None = None)
 
     path = recipes_dir() / plan.recipe
     if not path.is_file():
-        raise FileNotFoundError(f"recipe {str(path)!r} is missing; restore it from the repository")
+        raise MissingDataError(f"recipe {str(path)!r} is missing; restore it from the repository")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     if plan.levels is not None:
         raw["levels"] = [float(x) for x in plan.levels]
@@ -91,7 +91,7 @@ def check_requirements(plan: ScalePlan, *, device: str, allow_cpu: bool, data: s
     """Refuse a full-scale run without its data or a GPU; returns the device to use."""
     root = data_root(plan, data)
     if root is not None and not root.exists():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"the {plan.dataset} data folder {str(root)!r} does not exist; pass --data PATH "
             f"(e.g. a folder holding the Hub Parquet copy of CIFAR-10) or use --scale reduced"
         )

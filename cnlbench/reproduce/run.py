@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from cnlbench.errors import CnlbenchError
+from cnlbench.errors import CnlbenchError, MissingDataError
 from cnlbench.reproduce.comparison import evaluate_checks
 from cnlbench.reproduce.model import CheckResult, Reproduction, RunOutcome, ScalePlan
 from cnlbench.reproduce.papers import get_reproduction
@@ -185,7 +185,7 @@ def plan_text(repro: Reproduction, scale: str, *, seeds: int | None = None, epoc
     src_opts = dict(raw.get("source", {}))
     if root is not None:
         if not root.exists():
-            raise FileNotFoundError(f"the {plan.dataset} data folder {str(root)!r} does not exist; pass --data PATH")
+            raise MissingDataError(f"the {plan.dataset} data folder {str(root)!r} does not exist; pass --data PATH")
         src_opts[plan.data_key] = str(root)
     source = make_source(src_opts.pop("kind"), **src_opts)
     train_split = source.load_split("train")

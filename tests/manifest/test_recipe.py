@@ -91,8 +91,11 @@ def test_invalid_yaml_and_missing_file(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(RecipeError, match="not valid YAML"):
         load_recipe(bad)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="does not exist") as missing:
         load_recipe(tmp_path / "nope.yaml")
+    from cnlbench.errors import MissingDataError
+
+    assert isinstance(missing.value, MissingDataError) and "nope.yaml" in str(missing.value)
 
 
 @pytest.mark.parametrize("kind, level, name", [("sym", 0.0, "sym-00"), ("sym", 0.05, "sym-05"), ("web", 0.8, "web-80"), ("asym", 0.3, "asym-30")])

@@ -106,7 +106,9 @@ def test_optional_configs_are_reported_not_fatal():
 
 def test_full_scale_refuses_without_data(tmp_path):
     plan = R.get_reproduction("patrini2017").plan("full")
-    with pytest.raises(FileNotFoundError, match="--data PATH"):
+    from cnlbench.errors import MissingDataError
+
+    with pytest.raises(MissingDataError, match="--data PATH"):
         R.check_requirements(plan, device="auto", allow_cpu=False, data=tmp_path / "nowhere")
 
 
