@@ -121,7 +121,7 @@ def import_planned(store: str | Path, files: Sequence[str | Path], run_ids: set[
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from cnlbench.harness.store import ResultsStore
+    from cnlbench.harness.store import ResultsStore, unreadable_reason
 
     total = 0
     for f in files:
@@ -130,10 +130,10 @@ def import_planned(store: str | Path, files: Sequence[str | Path], run_ids: set[
             raise CnlbenchError(f"--reuse {str(path)!r}: no such file; pass a results Parquet file written by "
                                 "`cnlbench eval --export` (e.g. leaderboard/results/digits.parquet)")
         try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as e:
-            raise CnlbenchError(f"--reuse {str(path)!r} is not a readable Parquet results file ({e}); pass a file "
-                                "written by `cnlbench eval --export`") from None
+            table = pq.read_table(path, page_checksum_verification=True)
+        except Exception as e:  # pyarrow raises several unrelated types for a bad file
+            raise CnlbenchError(f"--reuse {str(path)!r} is not a readable Parquet results file "
+                                f"({unreadable_reason(e)}); pass a file written by `cnlbench eval --export`") from None
         if "run_id" not in table.column_names:
             raise CnlbenchError(f"--reuse {str(path)!r} has no run_id column: not a cnlbench results file; "
                                 "pass a file written by `cnlbench eval --export`")
