@@ -8,6 +8,7 @@ decimals for P(improvement), which is a probability.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -16,10 +17,14 @@ from cnlbench.board.references import method_info
 from cnlbench.board.table import TEST_ACCURACIES, BoardTable, Cell, MethodRow
 
 __all__ = ["GridCell", "Grid", "RowMeta", "Page", "table_grid", "summary_grid", "table_notes", "failed_note",
+           "failed_levels", "FAILURE_TEXT_CHARS",
            "binomial_note", "seeds_note", "clipped_note", "clipped", "min_seeds", "MISSING", "SUMMARY_HEADERS",
            "SUMMARY_GRID_HEADERS", "FEW_SEEDS_MARK", "MIN_BOOT_SEEDS"]
 
 MISSING = "—"
+
+#: The longest error text a failed-runs note quotes, in characters (the store keeps the whole error).
+FAILURE_TEXT_CHARS = 240
 
 SUMMARY_HEADERS = {
     "levels": "Mean over levels ± 95% CI (spread between levels)",
@@ -212,7 +217,9 @@ def summary_grid(table: BoardTable, flags: Mapping[str, str] | None = None) -> G
     for r in table.rows:
         m = _row_meta(table, r, flags)
         mean = r.summary.get("boot_mean")
-        reason = m.flag or ("" if len(r.cells) == n_cols else f"unranked: covers {len(r.cells)}/{n_cols} levels")
+        reason = m.flag or ("" if len(r.cells) == n_cols else
+                            f"unranked: covers {len(r.cells)}/{n_cols} levels"
+                            + (f", {failed}" if (failed := failed_levels(table, r)) else ""))
         ranked = not reason and mean is not None and math.isfinite(mean.estimate)
         entries.append((r, m, reason, ranked, sign * mean.estimate if ranked else -math.inf))
     entries.sort(key=lambda e: (not e[3], -e[4], e[0].label))
@@ -262,12 +269,40 @@ class Page:
 
 
 def failed_note(table: BoardTable) -> str:
-    """``"3 failed runs excluded from the statistics (coteaching: 2, dac: 1)."`` or ``""``."""
+    """``"3 failed runs excluded from the statistics (coteaching: 2, at sym-40: NaN loss at epoch 2;
+    dac: 1, at sym-80: ...)."`` or ``""``: how many runs of each method failed, where, and why (the
+    error of the lowest seed at each config; configs that failed alike are listed together)."""
     if not table.n_failed:
         return ""
-    parts = ", ".join(f"{m}: {n}" for m, n in table.failed.items())
+    parts = []
+    for m, n in table.failed.items():
+        by_error: dict[str, list[str]] = {}
+        for config, error in table.failures.get(m, {}).items():
+            by_error.setdefault(_clip(error, FAILURE_TEXT_CHARS) or "no error recorded", []).append(config)
+        where = "; ".join(f"at {_and(configs)}: {error}" for error, configs in by_error.items())
+        parts.append(f"{m}: {n}" + (f", {where}" if where else ""))
     s = "s" if table.n_failed != 1 else ""
-    return f"{table.n_failed} failed run{s} (status `failed`) excluded from the statistics ({parts})."
+    return f"{table.n_failed} failed run{s} (status `failed`) excluded from the statistics ({'; '.join(parts)})."
+
+
+def failed_levels(table: BoardTable, row: MethodRow) -> str:
+    """Why ``row`` misses a level because its runs there failed: ``"failed at asym-50 (HarnessError:
+    backward correction needs an invertible T)"``, or ``""`` when none of its missing levels failed."""
+    failures = table.failures.get(row.method, {}) if not row.submitted else {}
+    at = [c.config for c in table.columns if c.config not in row.cells and c.config in failures]
+    if not at:
+        return ""
+    first = re.split(r"[,;(]", failures[at[0]], maxsplit=1)[0].strip()
+    return f"failed at {_and(at)}" + (f" ({_clip(first, FAILURE_TEXT_CHARS)})" if first else "")
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 def binomial_note(table: BoardTable) -> str:

@@ -216,7 +216,7 @@ def tables_json(tables: Sequence[BoardTable]) -> dict[str, Any]:
         out.append({
             "dataset": t.dataset, "noise_kind": t.noise_kind, "metric": t.metric,
             "higher_is_better": t.higher_is_better, "baseline": t.baseline, "n_test": t.n_test,
-            "failed_runs": t.failed,
+            "failed_runs": t.failed, "failures": t.failures,
             "columns": [{"config": c.config, "level": num(c.level)} for c in t.columns],
             "rows": [{
                 "label": r.label, "method": r.method, "model": r.model, "submitted": r.submitted,

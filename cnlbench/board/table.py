@@ -102,6 +102,9 @@ class BoardTable:
     failed: dict[str, int]
     n_test: int | None
     reps: int
+    #: ``method -> {config: error}``: where its failed runs are and why (the error of the run with
+    #: the lowest seed there), so a reader sees why a method misses a level.
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def n_failed(self) -> int:
@@ -187,6 +190,7 @@ def build_tables(
     tables = []
     for (dataset, kind), grp in sorted(groups.items()):
         failed: dict[str, int] = {}
+        failures: dict[str, dict[str, str]] = {}
         ok = []
         for r in grp:
             if r.get("status", "ok") != "ok":
@@ -195,6 +199,9 @@ def build_tables(
                 ok.append(r)
             if r.get("n_test") and dataset not in n_test:
                 n_test[dataset] = int(r["n_test"])
+        for r in sorted((r for r in grp if r.get("status", "ok") != "ok"),
+                        key=lambda r: (r.get("seed") is None, r.get("seed") or 0)):
+            failures.setdefault(r["method"], {}).setdefault(str(r["config"]), str(r.get("error") or "").strip())
         columns = _columns(ok)
         nt = n_test.get(dataset)
         by_method: dict[tuple[str, str, bool, str], dict[str, list[Mapping[str, Any]]]] = {}
@@ -224,5 +231,6 @@ def build_tables(
             m.label,
         ))
         tables.append(BoardTable(dataset, kind, metric, higher, columns, method_rows,
-                                 base.label if base else None, dict(sorted(failed.items())), nt, reps))
+                                 base.label if base else None, dict(sorted(failed.items())), nt, reps,
+                                 {m: dict(sorted(c.items())) for m, c in sorted(failures.items())}))
     return tables

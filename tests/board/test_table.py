@@ -52,8 +52,11 @@ def test_failed_runs_excluded_and_counted(tables):
     assert cot.cells["sym-40"].n == 3 and cot.cells["sym-40"].mean == pytest.approx(0.61)
     assert "sym-80" not in cot.cells
     assert sym.failed == {"coteaching": 2}
+    assert sym.failures == {"coteaching": {"sym-40": "NaN loss at epoch 2", "sym-80": "NaN loss at epoch 2"}}
     md = render_table(sym)
-    assert "2 failed runs (status `failed`) excluded from the statistics (coteaching: 2)." in md
+    # where and why: configs that failed alike are named together with their error
+    assert ("2 failed runs (status `failed`) excluded from the statistics "
+            "(coteaching: 2, at sym-40 and sym-80: NaN loss at epoch 2).") in md
     assert "failed" not in render_table(tables["web"])
 
 
@@ -127,3 +130,28 @@ def test_binomial_footnote():
     assert "±0.93 points at 34.0%" in render_table(sym)
     cell = next(r for r in sym.rows if r.method == "ce").cells["sym-40"]
     assert cell.binomial == pytest.approx(1.96 * math.sqrt(0.62 * 0.38 / 10_000))
+
+
+def test_a_method_missing_a_level_because_its_runs_failed_says_where_and_why(tables):
+    from cnlbench.board.grid import failed_levels, summary_grid
+
+    sym = tables["sym"]
+    grid = summary_grid(sym)
+    reasons = {m.method: row[grid.keys.index("protocol")].text for m, row in zip(grid.meta, grid.rows)}
+    # coteaching's runs at sym-80 failed (its sym-40 cell survives on other seeds)
+    assert reasons["coteaching"] == "unranked: covers 3/4 levels, failed at sym-80 (NaN loss at epoch 2)"
+    assert reasons["ce"] == reasons["gce"] == "ok"
+
+    # a long error is cut at its first clause in the summary and quoted whole (up to a limit) in the note
+    err = ("HarnessError: backward correction needs an invertible T, but its condition number is 6.82e+16 "
+           "(> 1e+10): T is singular; use the forward correction, which needs no inverse")
+    rows = [normalise_row(r) for r in toy_rows()]
+    for seed in (0, 1):
+        bad = make_row("toy", "sym", 0.8, "gce", seed, 0.0, status="failed")
+        bad["error"] = err
+        rows.append(normalise_row(bad))
+    rows = [r for r in rows if not (r["method"] == "gce" and r["config"] == "sym-80" and r["status"] == "ok")]
+    t = next(t for t in build_tables(rows, reps=50) if t.noise_kind == "sym")
+    gce = next(r for r in t.rows if r.method == "gce")
+    assert failed_levels(t, gce) == "failed at sym-80 (HarnessError: backward correction needs an invertible T)"
+    assert f"gce: 2, at sym-80: {err}" in render_table(t)
