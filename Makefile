@@ -64,7 +64,7 @@ leaderboard: $(STAMP)
 		--configs 'sym-*,asym-*,web-*' --seeds 5 --export leaderboard/results/digits.parquet > /dev/null \
 		|| echo 'some runs failed (exit 1): their rows are exported and shown as failed on the board'
 	$(BIN)/cnlbench leaderboard --results leaderboard/results/digits.parquet --out leaderboard \
-		--commit "$$(git rev-parse --short HEAD)" --date "$$(date -u +%Y-%m-%d)"
+		--tuned leaderboard/tuned.json --commit "$$(git rev-parse --short HEAD)" --date "$$(date -u +%Y-%m-%d)"
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info

@@ -25,6 +25,7 @@ from cnlbench.board.protocol import memorisation_note, protocol_flags, tuned_set
 from cnlbench.board.results import read_results
 from cnlbench.board.submission import load_accepted
 from cnlbench.board.table import BoardTable, build_tables
+from cnlbench.harness.tuning import TunedSettings, load_tuned
 from cnlbench.manifest.atomic import atomic_write_text
 
 __all__ = ["WEB_KINDS", "SYNTHETIC_KINDS", "KIND_NOTES", "LeaderboardOutput", "write_leaderboard", "tables_json",
@@ -123,14 +124,33 @@ _TRAIN_KEYS = (("batch_size", "batch"), ("lr", "lr"), ("schedule", "schedule"), 
 
 
 def _training(rows: Sequence[Mapping[str, Any]]) -> str:
-    configs = set()
+    """The training settings of ``rows``: one line when at most three differ; otherwise the settings
+    every run shares, then the keys that vary with their range (e.g. the learning rate, which a
+    tuned multiplier scales per method and noise kind)."""
+    cfgs = []
     for r in rows:
         try:
             cfg = json.loads(r.get("train_config") or "{}")
         except ValueError:
             cfg = {}
-        configs.add(", ".join(f"{label} {cfg[k]}" for k, label in _TRAIN_KEYS if k in cfg) or "not recorded")
-    return "; ".join(sorted(configs)) if len(configs) <= 3 else f"{len(configs)} different training settings"
+        cfgs.append(cfg if isinstance(cfg, dict) else {})
+    configs = {", ".join(f"{label} {c[k]}" for k, label in _TRAIN_KEYS if k in c) or "not recorded" for c in cfgs}
+    if len(configs) <= 3:
+        return "; ".join(sorted(configs))
+    shared, varying = [], []
+    for k, label in _TRAIN_KEYS:
+        values = {json.dumps(c.get(k), sort_keys=True) for c in cfgs}
+        if len(values) == 1:
+            if k in cfgs[0]:
+                shared.append(f"{label} {cfgs[0][k]}")
+            continue
+        nums = sorted(float(c[k]) for c in cfgs if isinstance(c.get(k), (int, float)))
+        span = f", {nums[0]:g} to {nums[-1]:g}" if nums else ""
+        varying.append(f"{label} ({len(values)} values{span})")
+    text = ", ".join(shared)
+    if varying:
+        text += ("; " if text else "") + "varies by run: " + ", ".join(varying)
+    return text + f" ({len(configs)} different training settings)"
 
 
 def _tuning(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -151,8 +171,41 @@ def _tuning(rows: Sequence[Mapping[str, Any]]) -> str:
     return "settings other than the defaults: " + "; ".join(parts)
 
 
+def tuning_grid_text(tuned: TunedSettings) -> str:
+    """What ``cnlbench tune`` tried, read from its tuned-settings file: the tuning configs, the
+    validation size and, per method, the learning-rate multipliers and parameter values of its
+    trials (union over noise kinds), e.g. ``"gce: lr x{0.3, 1, 3} x q {0.4, 0.7, 0.9}"``."""
+    kinds = tuned.data.get("kinds") or {}
+    grids: dict[str, dict[str, set]] = {}
+    counts: dict[str, set[int]] = {}
+    for kind in kinds.values():
+        for method, entry in (kind.get("methods") or {}).items():
+            g = grids.setdefault(method, {"lr x": set()})
+            trials = entry.get("trials") or []
+            counts.setdefault(method, set()).add(len(trials) if isinstance(trials, list) else int(trials))
+            for t in trials if isinstance(trials, list) else []:
+                g["lr x"].add(float(t.get("lr_mult", 1.0)))
+                for k, v in (t.get("params") or {}).items():
+                    g.setdefault(f"{k} ", set()).add(json.dumps(v))
+    def values(vs: set) -> str:
+        def key(v: Any) -> tuple:
+            return (0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v))
+        shown = [json.loads(v) if isinstance(v, str) else v for v in vs]
+        return "{" + ", ".join("None" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+                               for v in sorted(shown, key=key)) + "}"
+    configs = ", ".join(str(k.get("config")) for _, k in sorted(kinds.items()))
+    n_val = sorted({k.get("n_val") for k in kinds.values() if k.get("n_val")})
+    trials = sorted(set().union(*counts.values())) if counts else []
+    head = (f"{'/'.join(map(str, trials))} trials per method and noise kind on {configs}"
+            + (f" ({'/'.join(map(str, n_val))} noisy validation images)" if n_val else "") + ": ")
+    body = "; ".join(f"{m}: " + " x ".join(f"{name}{values(vs)}" for name, vs in g.items() if vs)
+                     for m, g in sorted(grids.items()))
+    return head + body if body else "none recorded in the tuned-settings file"
+
+
 def provenance(rows: Sequence[Mapping[str, Any]], sources: Sequence[str | Path], *, commit: str = "",
-               date: str = "", reps: int = stats.DEFAULT_REPS, seed: int = 0, status: str = "") -> list[tuple[str, str]]:
+               date: str = "", reps: int = stats.DEFAULT_REPS, seed: int = 0, status: str = "",
+               tuned: TunedSettings | None = None) -> list[tuple[str, str]]:
     """``(label, value)`` lines: where the board's numbers come from, read from the results rows
     (model, epochs, seeds, training and tuning settings, device, version) plus ``commit`` and
     ``date`` (given by the caller; ``"not recorded"`` when empty) and, first, ``status`` (e.g.
@@ -178,6 +231,7 @@ def provenance(rows: Sequence[Mapping[str, Any]], sources: Sequence[str | Path],
         ("Seeds", seeds_text),
         ("Training", _training(ok)),
         ("Tuning", _tuning(ok)),
+        *([("Tuning grid", tuning_grid_text(tuned))] if tuned is not None else []),
         ("Device", _counted([r.get("device") for r in ok])),
         ("cnlbench version", _counted([r.get("cnlbench_version") for r in ok])),
         ("Commit", commit or "not recorded (pass --commit)"),
@@ -245,15 +299,18 @@ def write_leaderboard(
     commit: str = "",
     date: str = "",
     status: str = "",
+    tuned: str | Path | None = None,
 ) -> LeaderboardOutput:
     """Render the leaderboard for ``results`` (results-store folders or .parquet/.csv files) into ``out``.
 
     ``submissions_dir`` defaults to ``out/submissions``; its valid submissions join the tables,
     marked as submitted. ``curve_methods``/``curve_level`` choose the memorisation figure
     (default: every method with curves, the level nearest 40%). ``commit``/``date`` go into the
-    provenance block (the rest of it is read from the rows). Returns the files written.
+    provenance block (the rest of it is read from the rows); ``tuned`` (the file ``cnlbench tune
+    --write`` wrote) adds the tuning grid that was searched. Returns the files written.
     """
     out = Path(out)
+    tuned_settings = load_tuned(tuned) if tuned is not None else None
     unreadable: list[str] = []
     rows = read_results(results, unreadable=unreadable) if results else []
     sub_dir = Path(submissions_dir) if submissions_dir is not None else out / "submissions"
@@ -269,7 +326,7 @@ def write_leaderboard(
     page = Page(tables, metric, reps, seed, baseline.upper() if baseline.lower() == "ce" else baseline,
                 plot_refs, dataset_refs, flags=table_flags(rows, tables, baseline),
                 provenance=provenance(rows, list(results), commit=commit, date=date, reps=reps, seed=seed,
-                                          status=status),
+                                          status=status, tuned=tuned_settings),
                 kind_notes=_with_memorisation(kind_notes(tables), rows, tables, baseline))
     md = render_markdown(page)
     if skipped:

@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", default="", metavar="YYYY-MM-DD",
                         help="date of the results, shown in the provenance block (never read from the clock, "
                              "so the same inputs give the same page)")
+    parser.add_argument("--tuned", default=None, metavar="FILE",
+                        help="the tuned-settings file the results were run with (`cnlbench tune --write`): "
+                             "the header then states the tuning grid that was searched")
     parser.add_argument("--status", default="", metavar="TEXT",
                         help="a status line shown first in the provenance block, e.g. that a sweep is still "
                              "incomplete and how to continue it")
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         args.results, args.out, metric=args.metric, submissions_dir=args.submissions, baseline=args.baseline,
         seed=args.seed, reps=args.reps, n_test=_n_test(args.n_test), curve_methods=args.curve_methods,
         curve_level=args.curve_level, plots=not args.no_plots, commit=args.commit, date=args.date,
-        status=args.status,
+        status=args.status, tuned=args.tuned,
     )
     n_failed = sum(t.n_failed for t in res.tables)
     print(f"{len(res.tables)} table(s) from {res.n_rows} result row(s); {n_failed} failed run(s) excluded")

@@ -168,3 +168,51 @@ def test_a_re_render_deletes_only_the_figures_it_no_longer_draws(tmp_path):
     assert not list((out / "plots").glob("*web*"))
     assert (out / "plots" / "notes.txt").read_text() == "mine"
     assert {p.name for p in (out / "plots").glob("*.png")} == {p.name for p in res.files if p.suffix == ".png"}
+
+
+def _tuned_doc(dataset: str = "toy") -> dict:
+    trial = lambda lr, q: {"lr_mult": lr, "params": {"q": q}, "status": "ok", "val_acc_best": 0.5}  # noqa: E731
+    return {"format": "cnlbench-tuned/1", "dataset": dataset, "kinds": {
+        "sym": {"config": "sym-40", "n_val": 180, "methods": {
+            "gce": {"chosen": {"lr_mult": 1.0, "params": {"q": 0.7}},
+                    "trials": [trial(lr, q) for lr in (0.3, 1.0, 3.0) for q in (0.4, 0.7, None)]},
+            "ce": {"chosen": {"lr_mult": 1.0, "params": {}},
+                   "trials": [{"lr_mult": m, "params": {}, "status": "ok"} for m in (0.1, 1.0, 10.0)]}}},
+        "web": {"config": "web-40", "n_val": 180, "methods": {
+            "ce": {"chosen": {"lr_mult": 1.0, "params": {}},
+                   "trials": [{"lr_mult": m, "params": {}, "status": "ok"} for m in (0.1, 1.0, 10.0, 3.2)]}}}}}
+
+
+def test_header_states_the_tuning_grid_from_the_tuned_file(tmp_path):
+    tuned = tmp_path / "tuned.json"
+    tuned.write_text(json.dumps(_tuned_doc()), encoding="utf-8")
+    out = tmp_path / "lb"
+    assert main(["leaderboard", "--results", str(write_store(tmp_path / "r", toy_rows())), "--out", str(out),
+                 "--reps", "50", "--no-plots", "--tuned", str(tuned)]) == 0
+    md = (out / "README.md").read_text(encoding="utf-8")
+    line = next(ln for ln in md.splitlines() if ln.startswith("- **Tuning grid:**"))
+    # the union over noise kinds of what was tried, per method; None (a method's own default) kept
+    assert line == ("- **Tuning grid:** 3/4/9 trials per method and noise kind on sym-40, web-40 (180 noisy "
+                    "validation images): ce: lr x{0.1, 1, 3.2, 10}; gce: lr x{0.3, 1, 3} x q {0.4, 0.7, None}")
+    # without --tuned there is no grid line; a file that is not a tuned-settings file is a named error
+    assert main(["leaderboard", "--results", str(write_store(tmp_path / "r2", toy_rows())), "--out",
+                 str(tmp_path / "lb2"), "--reps", "50", "--no-plots"]) == 0
+    assert "Tuning grid" not in (tmp_path / "lb2" / "README.md").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something else"}', encoding="utf-8")
+    assert main(["leaderboard", "--results", str(write_store(tmp_path / "r3", toy_rows())), "--out",
+                 str(tmp_path / "lb3"), "--no-plots", "--tuned", str(bad)]) == 2
+
+
+def test_training_line_names_what_all_runs_share_and_what_varies():
+    from cnlbench.board.leaderboard import provenance
+
+    base = {"batch_size": 128, "lr": 0.05, "schedule": "cosine", "momentum": 0.9, "weight_decay": 1e-4}
+    rows = [{"dataset": "toy", "config": "sym-40", "method": f"m{i}", "seed": 0, "status": "ok",
+             "train_config": json.dumps({**base, "lr": 0.05 * mult})} for i, mult in enumerate((0.3, 1, 3, 10))]
+    training = dict(provenance(rows, []))["Training"]
+    assert training == ("batch 128, schedule cosine, momentum 0.9, weight decay 0.0001; varies by run: "
+                        "lr (4 values, 0.015 to 0.5) (4 different training settings)")
+    assert dict(provenance(rows[:2], []))["Training"] == ("batch 128, lr 0.015, schedule cosine, momentum 0.9, "
+                                                          "weight decay 0.0001; batch 128, lr 0.05, schedule cosine, "
+                                                          "momentum 0.9, weight decay 0.0001")
