@@ -176,30 +176,29 @@ def tuning_grid_text(tuned: TunedSettings) -> str:
     validation size and, per method, the learning-rate multipliers and parameter values of its
     trials (union over noise kinds), e.g. ``"gce: lr x{0.3, 1, 3} x q {0.4, 0.7, 0.9}"``."""
     kinds = tuned.data.get("kinds") or {}
-    grids: dict[str, dict[str, set]] = {}
-    counts: dict[str, set[int]] = {}
+    axes: dict[str, dict[str, list[Any]]] = {}  # method -> axis label -> distinct values tried
+    counts: set[int] = set()
     for kind in kinds.values():
         for method, entry in (kind.get("methods") or {}).items():
-            g = grids.setdefault(method, {"lr x": set()})
             trials = entry.get("trials") or []
-            counts.setdefault(method, set()).add(len(trials) if isinstance(trials, list) else int(trials))
-            for t in trials if isinstance(trials, list) else []:
-                g["lr x"].add(float(t.get("lr_mult", 1.0)))
-                for k, v in (t.get("params") or {}).items():
-                    g.setdefault(f"{k} ", set()).add(json.dumps(v))
-    def values(vs: set) -> str:
-        def key(v: Any) -> tuple:
-            return (0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v))
-        shown = [json.loads(v) if isinstance(v, str) else v for v in vs]
-        return "{" + ", ".join("None" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
-                               for v in sorted(shown, key=key)) + "}"
+            counts.add(len(trials))
+            for t in trials:
+                for label, v in [("lr x", float(t.get("lr_mult", 1.0))),
+                                 *((f"{k} ", v) for k, v in (t.get("params") or {}).items())]:
+                    seen = axes.setdefault(method, {}).setdefault(label, [])
+                    if v not in seen:
+                        seen.append(v)
+
+    def shown(vs: list[Any]) -> str:
+        order = sorted(vs, key=lambda v: (0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v)))
+        return "{" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in order) + "}"
+
     configs = ", ".join(str(k.get("config")) for _, k in sorted(kinds.items()))
     n_val = sorted({k.get("n_val") for k in kinds.values() if k.get("n_val")})
-    trials = sorted(set().union(*counts.values())) if counts else []
-    head = (f"{'/'.join(map(str, trials))} trials per method and noise kind on {configs}"
+    head = (f"{'/'.join(map(str, sorted(counts)))} trials per method and noise kind on {configs}"
             + (f" ({'/'.join(map(str, n_val))} noisy validation images)" if n_val else "") + ": ")
-    body = "; ".join(f"{m}: " + " x ".join(f"{name}{values(vs)}" for name, vs in g.items() if vs)
-                     for m, g in sorted(grids.items()))
+    body = "; ".join(f"{m}: " + " x ".join(f"{label}{shown(vs)}" for label, vs in a.items())
+                     for m, a in sorted(axes.items()))
     return head + body if body else "none recorded in the tuned-settings file"
 
 

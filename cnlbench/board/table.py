@@ -191,16 +191,16 @@ def build_tables(
     for (dataset, kind), grp in sorted(groups.items()):
         failed: dict[str, int] = {}
         failures: dict[str, dict[str, str]] = {}
-        ok = []
+        ok, bad = [], []
         for r in grp:
             if r.get("status", "ok") != "ok":
                 failed[r["method"]] = failed.get(r["method"], 0) + 1
+                bad.append(r)
             elif isinstance(r.get(metric), float) and math.isfinite(r[metric]):
                 ok.append(r)
             if r.get("n_test") and dataset not in n_test:
                 n_test[dataset] = int(r["n_test"])
-        for r in sorted((r for r in grp if r.get("status", "ok") != "ok"),
-                        key=lambda r: (r.get("seed") is None, r.get("seed") or 0)):
+        for r in sorted(bad, key=lambda r: (r.get("seed") is None, r.get("seed") or 0)):
             failures.setdefault(r["method"], {}).setdefault(str(r["config"]), str(r.get("error") or "").strip())
         columns = _columns(ok)
         nt = n_test.get(dataset)
